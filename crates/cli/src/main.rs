@@ -1,0 +1,135 @@
+//! `wheelhouse`: options analytics and wheel trading from the command line.
+//!
+//! Exit codes: 0 success; 1 runtime failure (I/O, internal); 2 bad usage or a malformed input
+//! file (missing column, unparsable number: the message names line and column); 3 the file was
+//! processed but at least one row failed (each failed row has its reason in `error`).
+
+mod bench;
+mod commands;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: runtime failure.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code: bad usage or malformed input.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: some rows failed.
+pub const EXIT_ROW_ERRORS: u8 = 3;
+
+/// An error that carries its exit code.
+#[derive(Debug)]
+pub struct Exit {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Exit {
+    /// A usage / malformed-input error (exit 2).
+    pub fn usage(error: anyhow::Error) -> Self {
+        Exit {
+            code: EXIT_USAGE,
+            error,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Exit {
+    fn from(error: anyhow::Error) -> Self {
+        Exit {
+            code: EXIT_FAILURE,
+            error,
+        }
+    }
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable table.
+    Table,
+    /// JSON (one object, or JSON lines for files).
+    Json,
+    /// CSV with a header.
+    Csv,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "wheelhouse",
+    version,
+    about = "Options analytics for wheel traders: exact prices, Greeks and implied volatilities",
+    long_about = "Options analytics for wheel traders.\n\nUnits everywhere: time in years \
+                  (ACT/365F), rates, dividend yields and volatilities as decimals (0.05 = 5 %), \
+                  continuous compounding. Greeks are raw derivatives (vega per 1.00 vol, theta \
+                  per year, rho per 1.00 rate); tables also show per-day and per-point views.\n\n\
+                  Exit codes: 0 ok, 1 failure, 2 bad usage or malformed file, 3 some rows failed.\n\
+                  Logs: set RUST_LOG (e.g. RUST_LOG=debug)."
+)]
+struct Cli {
+    /// Output format (default: table for one option, csv for files written to stdout).
+    #[arg(long, global = true, value_enum)]
+    format: Option<Format>,
+    /// Worker threads for batch work (default: all logical cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Price options and compute their Greeks (one from flags, or a whole CSV/Parquet file).
+    Price(commands::PriceArgs),
+    /// Implied volatility from option prices (one from flags, or a whole CSV/Parquet file).
+    Iv(commands::IvArgs),
+    /// Benchmarks, side by side with installed peers.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Price(a) => commands::price(a, cli.format, cli.threads),
+        Command::Iv(a) => commands::iv(a, cli.format, cli.threads),
+        Command::Bench(a) => bench::run(a, cli.format, cli.threads),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Exit { code, error }) => {
+            if is_broken_pipe(&error) {
+                return ExitCode::from(EXIT_OK);
+            }
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,473 @@
+use rayon::prelude::*;
+use thiserror::Error;
+use wheelhouse_pricing::american::{self, AmericanSettings};
+use wheelhouse_pricing::black::{bsm_greeks_unchecked, validate_bsm};
+use wheelhouse_pricing::iv::implied_volatility_bsm;
+use wheelhouse_pricing::{BsmInputs, ExerciseStyle, Greeks, OptionType, PricingError};
+
+/// Elements per work chunk: large enough to amortise scheduling, small enough to balance
+/// American and European elements across cores.
+pub const CHUNK: usize = 1024;
+
+/// Errors that concern a batch as a whole (never one element).
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The input columns do not all have the same length.
+    #[error("column {column} has {got} elements, expected {expected}")]
+    LengthMismatch {
+        /// Offending column.
+        column: &'static str,
+        /// Its length.
+        got: usize,
+        /// The length of the first column.
+        expected: usize,
+    },
+    /// The thread pool could not be built.
+    #[error("cannot build a thread pool of {threads} threads: {message}")]
+    ThreadPool {
+        /// Requested threads.
+        threads: usize,
+        /// What rayon said.
+        message: String,
+    },
+}
+
+/// Outcome of one element of a batch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Status {
+    /// The element's values are valid.
+    Ok,
+    /// The element failed; its values are NaN and must not be used.
+    Failed(PricingError),
+}
+
+impl Status {
+    /// Whether the element succeeded.
+    #[inline]
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Status::Ok)
+    }
+
+    /// The error of a failed element.
+    pub fn error(&self) -> Option<&PricingError> {
+        match self {
+            Status::Ok => None,
+            Status::Failed(e) => Some(e),
+        }
+    }
+}
+
+/// Options to price, as parallel columns (struct of arrays). Units as in
+/// [`wheelhouse_pricing::BsmInputs`].
+#[derive(Debug, Clone, Copy)]
+pub struct OptionBatch<'a> {
+    /// Call or put, per element.
+    pub kind: &'a [OptionType],
+    /// Spot prices.
+    pub spot: &'a [f64],
+    /// Strikes.
+    pub strike: &'a [f64],
+    /// Years to expiry.
+    pub years: &'a [f64],
+    /// Continuously compounded rates.
+    pub rate: &'a [f64],
+    /// Continuous dividend yields.
+    pub dividend_yield: &'a [f64],
+    /// Volatilities.
+    pub volatility: &'a [f64],
+    /// Exercise style per element; `None` means all European.
+    pub style: Option<&'a [ExerciseStyle]>,
+}
+
+impl OptionBatch<'_> {
+    /// Number of elements, after checking every column has the same length.
+    ///
+    /// # Errors
+    /// [`BatchError::LengthMismatch`] naming the first column of a different length.
+    pub fn len(&self) -> Result<usize, BatchError> {
+        let n = self.kind.len();
+        let cols: [(&'static str, usize); 6] = [
+            ("spot", self.spot.len()),
+            ("strike", self.strike.len()),
+            ("years", self.years.len()),
+            ("rate", self.rate.len()),
+            ("dividend_yield", self.dividend_yield.len()),
+            ("volatility", self.volatility.len()),
+        ];
+        check_lengths(n, &cols)?;
+        if let Some(s) = self.style {
+            check_lengths(n, &[("style", s.len())])?;
+        }
+        Ok(n)
+    }
+
+    /// Whether the batch has no element.
+    pub fn is_empty(&self) -> bool {
+        self.kind.is_empty()
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> (BsmInputs, ExerciseStyle) {
+        (
+            BsmInputs {
+                kind: self.kind[i],
+                spot: self.spot[i],
+                strike: self.strike[i],
+                years: self.years[i],
+                rate: self.rate[i],
+                dividend_yield: self.dividend_yield[i],
+                volatility: self.volatility[i],
+            },
+            self.style.map_or(ExerciseStyle::European, |s| s[i]),
+        )
+    }
+}
+
+fn check_lengths(n: usize, cols: &[(&'static str, usize)]) -> Result<(), BatchError> {
+    for &(column, got) in cols {
+        if got != n {
+            return Err(BatchError::LengthMismatch {
+                column,
+                got,
+                expected: n,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Prices and Greeks of a batch, column by column, with a status per element.
+#[derive(Debug, Clone, Default)]
+pub struct GreeksBatch {
+    /// Values (see [`Greeks`] for the units).
+    pub price: Vec<f64>,
+    /// ∂V/∂S.
+    pub delta: Vec<f64>,
+    /// ∂²V/∂S².
+    pub gamma: Vec<f64>,
+    /// ∂V/∂σ per 1.00 vol.
+    pub vega: Vec<f64>,
+    /// ∂V/∂t per year.
+    pub theta: Vec<f64>,
+    /// ∂V/∂r per 1.00 rate.
+    pub rho: Vec<f64>,
+    /// ∂²V/∂S∂σ.
+    pub vanna: Vec<f64>,
+    /// ∂²V/∂σ².
+    pub volga: Vec<f64>,
+    /// ∂Δ/∂t per year.
+    pub charm: Vec<f64>,
+    /// Per-element outcome.
+    pub status: Vec<Status>,
+}
+
+impl GreeksBatch {
+    fn with_len(n: usize) -> Self {
+        let v = || vec![f64::NAN; n];
+        GreeksBatch {
+            price: v(),
+            delta: v(),
+            gamma: v(),
+            vega: v(),
+            theta: v(),
+            rho: v(),
+            vanna: v(),
+            volga: v(),
+            charm: v(),
+            status: vec![Status::Ok; n],
+        }
+    }
+
+    /// Number of failed elements.
+    pub fn failures(&self) -> usize {
+        self.status.iter().filter(|s| !s.is_ok()).count()
+    }
+}
+
+/// Mutable views of one chunk of a [`GreeksBatch`].
+struct GreeksChunk<'a> {
+    start: usize,
+    price: &'a mut [f64],
+    delta: &'a mut [f64],
+    gamma: &'a mut [f64],
+    vega: &'a mut [f64],
+    theta: &'a mut [f64],
+    rho: &'a mut [f64],
+    vanna: &'a mut [f64],
+    volga: &'a mut [f64],
+    charm: &'a mut [f64],
+    status: &'a mut [Status],
+}
+
+impl GreeksChunk<'_> {
+    #[inline]
+    fn put(&mut self, j: usize, g: &Greeks) {
+        self.price[j] = g.price;
+        self.delta[j] = g.delta;
+        self.gamma[j] = g.gamma;
+        self.vega[j] = g.vega;
+        self.theta[j] = g.theta;
+        self.rho[j] = g.rho;
+        self.vanna[j] = g.vanna;
+        self.volga[j] = g.volga;
+        self.charm[j] = g.charm;
+    }
+}
+
+fn split_greeks(out: &mut GreeksBatch) -> Vec<GreeksChunk<'_>> {
+    let GreeksBatch {
+        price,
+        delta,
+        gamma,
+        vega,
+        theta,
+        rho,
+        vanna,
+        volga,
+        charm,
+        status,
+    } = out;
+    let mut chunks = Vec::with_capacity(price.len().div_ceil(CHUNK));
+    let mut it = (
+        price.chunks_mut(CHUNK),
+        delta.chunks_mut(CHUNK),
+        gamma.chunks_mut(CHUNK),
+        vega.chunks_mut(CHUNK),
+        theta.chunks_mut(CHUNK),
+        rho.chunks_mut(CHUNK),
+        vanna.chunks_mut(CHUNK),
+        volga.chunks_mut(CHUNK),
+        charm.chunks_mut(CHUNK),
+        status.chunks_mut(CHUNK),
+    );
+    let mut start = 0;
+    while let (
+        Some(price),
+        Some(delta),
+        Some(gamma),
+        Some(vega),
+        Some(theta),
+        Some(rho),
+        Some(vanna),
+        Some(volga),
+        Some(charm),
+        Some(status),
+    ) = (
+        it.0.next(),
+        it.1.next(),
+        it.2.next(),
+        it.3.next(),
+        it.4.next(),
+        it.5.next(),
+        it.6.next(),
+        it.7.next(),
+        it.8.next(),
+        it.9.next(),
+    ) {
+        let len = price.len();
+        chunks.push(GreeksChunk {
+            start,
+            price,
+            delta,
+            gamma,
+            vega,
+            theta,
+            rho,
+            vanna,
+            volga,
+            charm,
+            status,
+        });
+        start += len;
+    }
+    chunks
+}
+
+/// Options whose implied volatility is wanted, as parallel columns.
+#[derive(Debug, Clone, Copy)]
+pub struct IvInput<'a> {
+    /// Call or put.
+    pub kind: &'a [OptionType],
+    /// Option prices (per share, discounted).
+    pub price: &'a [f64],
+    /// Spot prices.
+    pub spot: &'a [f64],
+    /// Strikes.
+    pub strike: &'a [f64],
+    /// Years to expiry.
+    pub years: &'a [f64],
+    /// Rates.
+    pub rate: &'a [f64],
+    /// Dividend yields.
+    pub dividend_yield: &'a [f64],
+    /// Exercise style per element; `None` means all European.
+    pub style: Option<&'a [ExerciseStyle]>,
+}
+
+impl IvInput<'_> {
+    /// Number of elements, after checking every column has the same length.
+    ///
+    /// # Errors
+    /// [`BatchError::LengthMismatch`].
+    pub fn len(&self) -> Result<usize, BatchError> {
+        let n = self.kind.len();
+        check_lengths(
+            n,
+            &[
+                ("price", self.price.len()),
+                ("spot", self.spot.len()),
+                ("strike", self.strike.len()),
+                ("years", self.years.len()),
+                ("rate", self.rate.len()),
+                ("dividend_yield", self.dividend_yield.len()),
+            ],
+        )?;
+        if let Some(s) = self.style {
+            check_lengths(n, &[("style", s.len())])?;
+        }
+        Ok(n)
+    }
+
+    /// Whether the batch has no element.
+    pub fn is_empty(&self) -> bool {
+        self.kind.is_empty()
+    }
+}
+
+/// Implied volatilities of a batch with a status per element.
+#[derive(Debug, Clone, Default)]
+pub struct IvBatch {
+    /// Implied volatility (annualised decimal); NaN where the status failed.
+    pub implied_volatility: Vec<f64>,
+    /// Per-element outcome.
+    pub status: Vec<Status>,
+}
+
+impl IvBatch {
+    /// Number of failed elements.
+    pub fn failures(&self) -> usize {
+        self.status.iter().filter(|s| !s.is_ok()).count()
+    }
+}
+
+/// The CPU backend: a rayon pool of a chosen size and the American-engine settings.
+#[derive(Debug)]
+pub struct Backend {
+    pool: rayon::ThreadPool,
+    american: AmericanSettings,
+}
+
+impl Backend {
+    /// A CPU backend with `threads` worker threads (`None`: one per logical core).
+    ///
+    /// # Errors
+    /// [`BatchError::ThreadPool`] if the pool cannot be built.
+    pub fn cpu(threads: Option<usize>) -> Result<Self, BatchError> {
+        let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("wheelhouse-cpu-{i}"))
+            .build()
+            .map_err(|e| BatchError::ThreadPool {
+                threads: n,
+                message: e.to_string(),
+            })?;
+        Ok(Backend {
+            pool,
+            american: AmericanSettings::ACCURATE,
+        })
+    }
+
+    /// Uses `settings` for American elements.
+    pub fn with_american_settings(mut self, settings: AmericanSettings) -> Self {
+        self.american = settings;
+        self
+    }
+
+    /// Worker threads in the pool.
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Price and Greeks of every element, European by closed form and American by the
+    /// Andersen–Lake–Offengenden engine.
+    ///
+    /// # Errors
+    /// [`BatchError::LengthMismatch`] when the columns differ in length; element failures are
+    /// in [`GreeksBatch::status`].
+    pub fn greeks(&self, batch: &OptionBatch<'_>) -> Result<GreeksBatch, BatchError> {
+        let n = batch.len()?;
+        let mut out = GreeksBatch::with_len(n);
+        let american = self.american;
+        let chunks = split_greeks(&mut out);
+        self.pool.install(|| {
+            chunks.into_par_iter().for_each(|mut c| {
+                for j in 0..c.price.len() {
+                    let (inp, style) = batch.get(c.start + j);
+                    let r = match style {
+                        ExerciseStyle::European => validate_bsm(&inp).map(|()| bsm_greeks_unchecked(&inp)),
+                        ExerciseStyle::American => american::american_greeks(&inp, &american),
+                    };
+                    match r {
+                        Ok(g) => c.put(j, &g),
+                        Err(e) => c.status[j] = Status::Failed(e),
+                    }
+                }
+            });
+        });
+        Ok(out)
+    }
+
+    /// Implied volatility of every element.
+    ///
+    /// # Errors
+    /// [`BatchError::LengthMismatch`]; element failures are in [`IvBatch::status`].
+    pub fn implied_volatility(&self, input: &IvInput<'_>) -> Result<IvBatch, BatchError> {
+        let n = input.len()?;
+        let mut out = IvBatch {
+            implied_volatility: vec![f64::NAN; n],
+            status: vec![Status::Ok; n],
+        };
+        let american = self.american;
+        self.pool.install(|| {
+            out.implied_volatility
+                .par_chunks_mut(CHUNK)
+                .zip(out.status.par_chunks_mut(CHUNK))
+                .enumerate()
+                .for_each(|(ci, (ivs, sts))| {
+                    let start = ci * CHUNK;
+                    for j in 0..ivs.len() {
+                        let i = start + j;
+                        let style = input.style.map_or(ExerciseStyle::European, |s| s[i]);
+                        let r = match style {
+                            ExerciseStyle::European => implied_volatility_bsm(
+                                input.price[i],
+                                input.spot[i],
+                                input.strike[i],
+                                input.years[i],
+                                input.rate[i],
+                                input.dividend_yield[i],
+                                input.kind[i],
+                            ),
+                            ExerciseStyle::American => american::american_implied_volatility(
+                                input.price[i],
+                                input.spot[i],
+                                input.strike[i],
+                                input.years[i],
+                                input.rate[i],
+                                input.dividend_yield[i],
+                                input.kind[i],
+                                &american,
+                            ),
+                        };
+                        match r {
+                            Ok(v) => ivs[j] = v,
+                            Err(e) => sts[j] = Status::Failed(e),
+                        }
+                    }
+                });
+        });
+        Ok(out)
+    }
+}
