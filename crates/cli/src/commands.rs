@@ -8,8 +8,9 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use wheelhouse_compute::{Backend, GreeksBatch, IvBatch, IvInput, OptionBatch, Status};
-use wheelhouse_pricing::american::AmericanSettings;
-use wheelhouse_pricing::{ExerciseStyle, OptionType, PricingError};
+use wheelhouse_pricing::american::{AmericanSettings, american_greeks};
+use wheelhouse_pricing::black::bsm_greeks;
+use wheelhouse_pricing::{BsmInputs, ExerciseStyle, OptionType, PricingError};
 
 use crate::table::{Computed, Destination, InputTable, print_aligned};
 use crate::{EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE, Exit, Format};
@@ -231,7 +232,7 @@ pub fn price(args: PriceArgs, format: Option<Format>, threads: Option<usize>) ->
     let c = &args.common;
     let be = backend(threads, c.american)?;
     let Some(input) = &c.input else {
-        return price_single(&args, format.unwrap_or(Format::Table), &be);
+        return price_single(&args, format.unwrap_or(Format::Table));
     };
     let started = Instant::now();
     let table = InputTable::read(input)?;
@@ -307,7 +308,7 @@ fn append(out: &mut GreeksBatch, part: GreeksBatch) {
     out.status.extend(part.status);
 }
 
-fn price_single(args: &PriceArgs, format: Format, be: &Backend) -> Result<u8, Exit> {
+fn price_single(args: &PriceArgs, format: Format) -> Result<u8, Exit> {
     let c = &args.common;
     let kind = kind_of(c.kind)?;
     let spot = need(c.spot, "spot")?;
@@ -315,21 +316,20 @@ fn price_single(args: &PriceArgs, format: Format, be: &Backend) -> Result<u8, Ex
     let years = need(c.years, "years")?;
     let vol = need(args.volatility, "volatility")?;
     let style = style_of(c.style);
-    let out = be
-        .greeks(&OptionBatch {
-            kind: &[kind],
-            spot: &[spot],
-            strike: &[strike],
-            years: &[years],
-            rate: &[c.rate],
-            dividend_yield: &[c.dividend_yield],
-            volatility: &[vol],
-            style: Some(&[style]),
-        })
-        .map_err(anyhow::Error::from)?;
-    if let Status::Failed(e) = &out.status[0] {
-        return Err(single_failure(e));
+    let inp = BsmInputs {
+        kind,
+        spot,
+        strike,
+        years,
+        rate: c.rate,
+        dividend_yield: c.dividend_yield,
+        volatility: vol,
+    };
+    let g = match style {
+        ExerciseStyle::European => bsm_greeks(&inp),
+        ExerciseStyle::American => american_greeks(&inp, &c.american.settings()),
     }
+    .map_err(|e| single_failure(&e))?;
     let inputs = [
         ("type", kind.as_str().to_string()),
         ("style", style.as_str().to_string()),
@@ -341,15 +341,18 @@ fn price_single(args: &PriceArgs, format: Format, be: &Backend) -> Result<u8, Ex
         ("volatility", vol.to_string()),
     ];
     let values = [
-        ("price", out.price[0], String::from("per share")),
-        ("delta", out.delta[0], String::new()),
-        ("gamma", out.gamma[0], String::new()),
-        ("vega", out.vega[0], format!("{:.6} per vol point", out.vega[0] / 100.0)),
-        ("theta", out.theta[0], format!("{:.6} per calendar day", out.theta[0] / 365.0)),
-        ("rho", out.rho[0], format!("{:.6} per rate point (1 %)", out.rho[0] / 100.0)),
-        ("vanna", out.vanna[0], format!("{:.6} delta per vol point", out.vanna[0] / 100.0)),
-        ("volga", out.volga[0], format!("{:.6} vega per vol point", out.volga[0] / 100.0)),
-        ("charm", out.charm[0], format!("{:.6} delta per calendar day", out.charm[0] / 365.0)),
+        ("price", g.price, String::from("per share")),
+        ("delta", g.delta, String::from("∂V/∂S")),
+        ("gamma", g.gamma, format!("{:.6} delta per 1 % spot move", g.gamma * spot / 100.0)),
+        ("vega", g.vega, format!("{:.6} per vol point", g.vega / 100.0)),
+        ("theta", g.theta, format!("{:.6} per calendar day", g.theta / 365.0)),
+        ("rho", g.rho, format!("{:.6} per rate point (1 %)", g.rho / 100.0)),
+        ("epsilon", g.epsilon, format!("{:.6} per dividend-yield point (1 %)", g.epsilon / 100.0)),
+        ("vanna", g.vanna, format!("{:.6} delta per vol point", g.vanna / 100.0)),
+        ("volga", g.volga, format!("{:.6} vega per vol point", g.volga / 100.0)),
+        ("charm", g.charm, format!("{:.6} delta per calendar day", g.charm / 365.0)),
+        ("dual_delta", g.dual_delta, String::from("∂V/∂K")),
+        ("prob_itm", g.prob_itm, format!("{:.4} % risk-neutral, at expiry", g.prob_itm * 100.0)),
     ];
     emit_single(format, &inputs, &values)?;
     Ok(EXIT_OK)

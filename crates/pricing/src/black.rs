@@ -34,7 +34,9 @@
 //! - E. G. Haug, *The Complete Guide to Option Pricing Formulas*, 2nd ed., ch. 1–2.
 
 use crate::error::PricingError;
-use crate::normal::{norm_cdf, norm_pdf};
+use std::f64::consts::FRAC_1_SQRT_2;
+
+use crate::normal::{erfcx, norm_cdf, norm_pdf};
 use crate::types::{Black76Inputs, BsmInputs, Greeks, OptionType};
 
 #[inline]
@@ -43,6 +45,96 @@ fn invalid(field: &'static str, value: f64, reason: &'static str) -> PricingErro
         field,
         value,
         reason,
+    }
+}
+
+/// Error-free sum: `a + b = s + e` exactly.
+#[inline(always)]
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
+/// ln(a/b) with the rounding of the division compensated (one fused multiply-add), so the
+/// error is that of the logarithm alone, relative to the result.
+#[inline(always)]
+fn ln_ratio(a: f64, b: f64) -> f64 {
+    let q = a / b;
+    let q_lo = (-q).mul_add(b, a) / b;
+    q.ln() + q_lo / q
+}
+
+/// The shared pieces of every closed form: d₁, d₂, N(ωd₁), N(ωd₂), φ(d₁), and the two terms
+/// `a·N(ωd₁)` and `b·N(ωd₂)` of the price ω(a·N(ωd₁) − b·N(ωd₂)), where a = S·D_q (F·D_r for
+/// Black-76) and b = K·D_r.
+struct Core {
+    d1: f64,
+    d2: f64,
+    nd1: f64,
+    nd2: f64,
+    pdf1: f64,
+    term_a: f64,
+    term_b: f64,
+    price: f64,
+}
+
+/// √(π/2).
+const SQRT_HALF_PI: f64 = 1.253_314_137_315_500_3;
+
+/// Computes [`Core`] for d₁,₂ = x/s ± s/2.
+///
+/// The rounding of d₁ and d₂ is carried in a low-order part and applied as a first-order
+/// correction: otherwise their independent roundings (relative error ≈ d²·ε in N and φ) are
+/// amplified by the cancellation between the two terms of an out-of-the-money price. When the
+/// option is out of the money with respect to the forward (ωd₁, ωd₂ < 0), both terms are written
+/// with the scaled complementary error function, using a·φ(d₁) = b·φ(d₂):
+/// a·N(ωd₁) = a·φ(d₁)·√(π/2)·erfcx(−ωd₁/√2), b·N(ωd₂) = a·φ(d₁)·√(π/2)·erfcx(−ωd₂/√2),
+/// so the difference is taken between two well-conditioned numbers of the same scale and
+/// neither term underflows on its own (Jäckel, "Let's Be Rational", 2015, §3).
+#[inline(always)]
+fn core(w: f64, x: f64, sst: f64, a: f64, b: f64) -> Core {
+    let h = x / sst;
+    // x − h·s exactly (one fused multiply-add), divided by s: the low part of x/s.
+    let h_lo = (-h).mul_add(sst, x) / sst;
+    let t = 0.5 * sst;
+    let (d1, e1) = two_sum(h, t);
+    let (d2, e2) = two_sum(h, -t);
+    let d1_lo = e1 + h_lo;
+    let d2_lo = e2 + h_lo;
+    let pdf1_hi = norm_pdf(d1);
+    let pdf2_hi = norm_pdf(d2);
+    let pdf1 = pdf1_hi - pdf1_hi * d1 * d1_lo;
+    if w * d1 < 0.0 && w * d2 < 0.0 {
+        let common = a * pdf1 * SQRT_HALF_PI;
+        let e1 = erfcx(-w * d1 * FRAC_1_SQRT_2);
+        let e2 = erfcx(-w * d2 * FRAC_1_SQRT_2);
+        let pdf2 = pdf2_hi - pdf2_hi * d2 * d2_lo;
+        Core {
+            d1: d1 + d1_lo,
+            d2: d2 + d2_lo,
+            nd1: pdf1 * SQRT_HALF_PI * e1,
+            nd2: pdf2 * SQRT_HALF_PI * e2,
+            pdf1,
+            term_a: common * e1,
+            term_b: common * e2,
+            price: w * common * (e1 - e2),
+        }
+    } else {
+        let nd1 = norm_cdf(w * d1) + w * pdf1_hi * d1_lo;
+        let nd2 = norm_cdf(w * d2) + w * pdf2_hi * d2_lo;
+        let term_a = a * nd1;
+        let term_b = b * nd2;
+        Core {
+            d1: d1 + d1_lo,
+            d2: d2 + d2_lo,
+            nd1,
+            nd2,
+            pdf1,
+            term_a,
+            term_b,
+            price: w * (term_a - term_b),
+        }
     }
 }
 
@@ -123,12 +215,10 @@ pub fn bsm_price_unchecked(inp: &BsmInputs) -> f64 {
     let w = inp.kind.sign();
     let sqrt_t = inp.years.sqrt();
     let sst = inp.volatility * sqrt_t;
-    let x = (inp.spot / inp.strike).ln() + (inp.rate - inp.dividend_yield) * inp.years;
-    let d1 = x / sst + 0.5 * sst;
-    let d2 = d1 - sst;
+    let x = ln_ratio(inp.spot, inp.strike) + (inp.rate - inp.dividend_yield) * inp.years;
     let dq = (-inp.dividend_yield * inp.years).exp();
     let dr = (-inp.rate * inp.years).exp();
-    w * (inp.spot * dq * norm_cdf(w * d1) - inp.strike * dr * norm_cdf(w * d2))
+    core(w, x, sst, inp.spot * dq, inp.strike * dr).price
 }
 
 /// Black-Scholes-Merton price and every Greek of [`Greeks`] in one pass.
@@ -160,20 +250,21 @@ pub fn bsm_greeks_unchecked(inp: &BsmInputs) -> Greeks {
     let sqrt_t = t.sqrt();
     let sst = vol * sqrt_t;
     let b = r - q;
-    let x = (s / k).ln() + b * t;
-    let d1 = x / sst + 0.5 * sst;
-    let d2 = d1 - sst;
+    let x = ln_ratio(s, k) + b * t;
     let dq = (-q * t).exp();
     let dr = (-r * t).exp();
-    let nd1 = norm_cdf(w * d1);
-    let nd2 = norm_cdf(w * d2);
-    let pdf1 = norm_pdf(d1);
     let sdq = s * dq;
-    let kdr = k * dr;
+    let Core {
+        d1,
+        d2,
+        nd1,
+        nd2,
+        pdf1,
+        term_a: term_s,
+        term_b: term_k,
+        price,
+    } = core(w, x, sst, sdq, k * dr);
     let sdq_pdf = sdq * pdf1;
-    let term_s = sdq * nd1;
-    let term_k = kdr * nd2;
-    let price = w * (term_s - term_k);
     let vega = sdq_pdf * sqrt_t;
     Greeks {
         price,
@@ -200,10 +291,9 @@ pub fn black76_price(inp: &Black76Inputs) -> Result<f64, PricingError> {
     validate_black76(inp)?;
     let w = inp.kind.sign();
     let sst = inp.volatility * inp.years.sqrt();
-    let d1 = (inp.forward / inp.strike).ln() / sst + 0.5 * sst;
-    let d2 = d1 - sst;
     let dr = (-inp.rate * inp.years).exp();
-    Ok(dr * w * (inp.forward * norm_cdf(w * d1) - inp.strike * norm_cdf(w * d2)))
+    let x = ln_ratio(inp.forward, inp.strike);
+    Ok(core(w, x, sst, inp.forward * dr, inp.strike * dr).price)
 }
 
 /// Black-76 price and Greeks (with respect to the forward) in one pass.
@@ -228,13 +318,16 @@ pub fn black76_greeks(inp: &Black76Inputs) -> Result<Greeks, PricingError> {
     let w = kind.sign();
     let sqrt_t = t.sqrt();
     let sst = vol * sqrt_t;
-    let d1 = (f / k).ln() / sst + 0.5 * sst;
-    let d2 = d1 - sst;
     let dr = (-r * t).exp();
-    let nd1 = norm_cdf(w * d1);
-    let nd2 = norm_cdf(w * d2);
-    let pdf1 = norm_pdf(d1);
-    let price = dr * w * (f * nd1 - k * nd2);
+    let Core {
+        d1,
+        d2,
+        nd1,
+        nd2,
+        pdf1,
+        price,
+        ..
+    } = core(w, ln_ratio(f, k), sst, f * dr, k * dr);
     let delta = w * dr * nd1;
     let fdr_pdf = f * dr * pdf1;
     let vega = fdr_pdf * sqrt_t;

@@ -1,0 +1,142 @@
+"""Peer implementations timed by `wheelhouse bench pricing` on the same inputs.
+
+Usage: python3 - DIR N THREADS TASKS  (script on stdin). DIR holds raw little-endian f64
+columns written by wheelhouse (kind.f64 with +1 call / -1 put, spot, strike, years, rate,
+dividend_yield, volatility, price). Prints one JSON object per measurement.
+"""
+import json
+import os
+import sys
+import time
+
+d, n, threads, tasks = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4].split(",")
+
+
+def emit(**kw):
+    print(json.dumps(kw), flush=True)
+
+
+def best_time(f, budget=1.5, min_reps=3):
+    best = float("inf")
+    reps = 0
+    t_end = time.perf_counter() + budget
+    while reps < min_reps or time.perf_counter() < t_end:
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+        reps += 1
+        if reps >= 50:
+            break
+    return best
+
+
+try:
+    import numpy as np
+    from scipy.special import ndtr
+except Exception as e:  # noqa: BLE001
+    emit(peer="numpy+scipy", status="not installed", detail=str(e))
+    sys.exit(0)
+
+cols = {}
+for name in ["kind", "spot", "strike", "years", "rate", "dividend_yield", "volatility", "price"]:
+    cols[name] = np.fromfile(os.path.join(d, name + ".f64"), dtype="<f8")[:n]
+w, S, K, T, r, q, v = (cols[k] for k in ["kind", "spot", "strike", "years", "rate", "dividend_yield", "volatility"])
+
+
+def np_greeks():
+    sq = np.sqrt(T)
+    sst = v * sq
+    d1 = (np.log(S / K) + (r - q) * T) / sst + 0.5 * sst
+    d2 = d1 - sst
+    dq = np.exp(-q * T)
+    dr = np.exp(-r * T)
+    n1 = ndtr(w * d1)
+    n2 = ndtr(w * d2)
+    pdf = np.exp(-0.5 * d1 * d1) * 0.3989422804014327
+    price = w * (S * dq * n1 - K * dr * n2)
+    delta = w * dq * n1
+    gamma = dq * pdf / (S * sst)
+    vega = S * dq * pdf * sq
+    theta = -S * dq * pdf * v / (2 * sq) - w * r * K * dr * n2 + w * q * S * dq * n1
+    rho = w * K * T * dr * n2
+    return price, delta, gamma, vega, theta, rho
+
+
+if "greeks" in tasks:
+    t = best_time(np_greeks)
+    emit(peer="numpy+scipy", task="greeks", n=n, threads=1, seconds=t, per_sec=n / t,
+         note="price+5 Greeks, vectorized (numpy is single-threaded)")
+    try:
+        import numba
+        from numba import njit, prange
+        from math import erfc, exp, log, sqrt
+
+        @njit(parallel=True, fastmath=False, cache=False)
+        def nb_greeks(w, S, K, T, r, q, v, out):
+            for i in prange(S.shape[0]):
+                sq = sqrt(T[i])
+                sst = v[i] * sq
+                d1 = (log(S[i] / K[i]) + (r[i] - q[i]) * T[i]) / sst + 0.5 * sst
+                d2 = d1 - sst
+                dq = exp(-q[i] * T[i])
+                dr = exp(-r[i] * T[i])
+                n1 = 0.5 * erfc(-w[i] * d1 * 0.7071067811865476)
+                n2 = 0.5 * erfc(-w[i] * d2 * 0.7071067811865476)
+                pdf = exp(-0.5 * d1 * d1) * 0.3989422804014327
+                out[0, i] = w[i] * (S[i] * dq * n1 - K[i] * dr * n2)
+                out[1, i] = w[i] * dq * n1
+                out[2, i] = dq * pdf / (S[i] * sst)
+                out[3, i] = S[i] * dq * pdf * sq
+                out[4, i] = -S[i] * dq * pdf * v[i] / (2 * sq) - w[i] * r[i] * K[i] * dr * n2 + w[i] * q[i] * S[i] * dq * n1
+                out[5, i] = w[i] * K[i] * T[i] * dr * n2
+
+        out = np.empty((6, n))
+        for nt in sorted({1, threads}):
+            numba.set_num_threads(min(nt, numba.config.NUMBA_NUM_THREADS))
+            nb_greeks(w, S, K, T, r, q, v, out)  # compile / warm up
+            t = best_time(lambda: nb_greeks(w, S, K, T, r, q, v, out))
+            emit(peer="numba", task="greeks", n=n, threads=nt, seconds=t, per_sec=n / t,
+                 note="price+5 Greeks, @njit(parallel=True)")
+    except Exception as e:  # noqa: BLE001
+        emit(peer="numba", status="not installed", detail=str(e))
+
+if "american" in tasks:
+    try:
+        import QuantLib as ql
+
+        m = min(n, 2000)
+        today = ql.Date(2, 1, 2025)
+        ql.Settings.instance().evaluationDate = today
+        dc = ql.Actual365Fixed()
+        spot = ql.SimpleQuote(100.0)
+        rq = ql.SimpleQuote(0.0)
+        qq = ql.SimpleQuote(0.0)
+        vq = ql.SimpleQuote(0.2)
+        proc = ql.BlackScholesMertonProcess(
+            ql.QuoteHandle(spot),
+            ql.YieldTermStructureHandle(ql.FlatForward(today, ql.QuoteHandle(qq), dc)),
+            ql.YieldTermStructureHandle(ql.FlatForward(today, ql.QuoteHandle(rq), dc)),
+            ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), ql.QuoteHandle(vq), dc)),
+        )
+        engine = ql.QdFpAmericanEngine(proc, ql.QdFpAmericanEngine.accurateScheme())
+        opts = []
+        for i in range(m):
+            days = max(1, int(round(T[i] * 365)))
+            payoff = ql.PlainVanillaPayoff(ql.Option.Call if w[i] > 0 else ql.Option.Put, float(K[i]))
+            o = ql.VanillaOption(payoff, ql.AmericanExercise(today, today + days))
+            o.setPricingEngine(engine)
+            opts.append(o)
+
+        def run():
+            for i in range(m):
+                spot.setValue(float(S[i]))
+                rq.setValue(float(r[i]))
+                qq.setValue(float(q[i]))
+                vq.setValue(float(v[i]))
+                opts[i].NPV()
+
+        t = best_time(run, budget=2.0, min_reps=1)
+        emit(peer="QuantLib QdFp accurate", task="american", n=m, threads=1, seconds=t, per_sec=m / t,
+             note=f"QuantLib {ql.__version__}, Python loop over {m} options")
+    except Exception as e:  # noqa: BLE001
+        emit(peer="QuantLib QdFp accurate", status="not installed", detail=str(e))
