@@ -33,7 +33,11 @@ pub struct BenchArgs {
     #[arg(value_enum)]
     suite: Suite,
     /// Batch sizes (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "1000,10000,100000,1000000,10000000")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1000,10000,100000,1000000,10000000"
+    )]
     sizes: Vec<usize>,
     /// Largest batch for the American engine (it is ~1000× slower per option).
     #[arg(long, default_value_t = 100_000)]
@@ -101,7 +105,11 @@ fn inputs(n: usize, seed: u64) -> Inputs {
     };
     for _ in 0..n {
         let s = 100.0;
-        x.kind.push(if g.next() < 0.5 { OptionType::Call } else { OptionType::Put });
+        x.kind.push(if g.next() < 0.5 {
+            OptionType::Call
+        } else {
+            OptionType::Put
+        });
         x.spot.push(s);
         x.strike.push(s * g.log_uniform(0.25, 4.0));
         x.years.push(g.log_uniform(1.0 / 8760.0, 5.0));
@@ -155,13 +163,23 @@ fn implied_vol_crate(price: f64, x: &Inputs, i: usize) -> Option<f64> {
 /// Runs the suite and prints the report.
 pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> Result<u8, Exit> {
     let Suite::Pricing = args.suite;
-    let all = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let all =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let thread_counts: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
     let nmax = args.sizes.iter().copied().max().unwrap_or(0);
     let x = inputs(nmax, args.seed);
     let mut rows: Vec<Row> = Vec::new();
-    let mut ours = |task: &str, engine: &str, n: usize, threads: usize, per_sec: f64, note: &str| {
-        eprintln!("  {task:<10} {engine:<28} n={n:<9} threads={threads} {:>10.3} M/s", per_sec / 1e6);
+    let ours = |rows: &mut Vec<Row>,
+                task: &str,
+                engine: &str,
+                n: usize,
+                threads: usize,
+                per_sec: f64,
+                note: &str| {
+        eprintln!(
+            "  {task:<10} {engine:<34} n={n:<9} threads={threads} {:>10.3} M/s",
+            per_sec / 1e6
+        );
         rows.push(Row {
             task: task.into(),
             engine: engine.into(),
@@ -172,11 +190,17 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
             note: note.into(),
         });
     };
-    let american_settings = [("accurate", AmericanSettings::ACCURATE), ("fast", AmericanSettings::FAST)];
+    let american_settings = [
+        ("accurate", AmericanSettings::ACCURATE),
+        ("fast", AmericanSettings::FAST),
+    ];
     let american_style = vec![ExerciseStyle::American; args.american_max.min(nmax)];
     // Prices for the IV runs (European, from the same inputs).
     let pricer = Backend::cpu(Some(all)).map_err(anyhow::Error::from)?;
-    let prices = pricer.greeks(&batch(&x, nmax, None)).map_err(anyhow::Error::from)?.price;
+    let prices = pricer
+        .greeks(&batch(&x, nmax, None))
+        .map_err(anyhow::Error::from)?
+        .price;
     for &n in &args.sizes {
         for &t in &thread_counts {
             let be = Backend::cpu(Some(t)).map_err(anyhow::Error::from)?;
@@ -184,7 +208,15 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
             let secs = best_of(args.seconds, || {
                 std::hint::black_box(be.greeks(&b).ok());
             });
-            ours("greeks", "wheelhouse", n, t, n as f64 / secs, "price + 8 Greeks, f64");
+            ours(
+                &mut rows,
+                "greeks",
+                "wheelhouse",
+                n,
+                t,
+                n as f64 / secs,
+                "price + 8 Greeks, f64",
+            );
             let iv_in = IvInput {
                 kind: &x.kind[..n],
                 price: &prices[..n],
@@ -198,7 +230,15 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
             let secs = best_of(args.seconds, || {
                 std::hint::black_box(be.implied_volatility(&iv_in).ok());
             });
-            ours("iv", "wheelhouse", n, t, n as f64 / secs, "European, Let's Be Rational class");
+            ours(
+                &mut rows,
+                "iv",
+                "wheelhouse",
+                n,
+                t,
+                n as f64 / secs,
+                "European, Let's Be Rational class",
+            );
             if !args.no_peers {
                 let pool = rayon::ThreadPoolBuilder::new()
                     .num_threads(t)
@@ -206,21 +246,34 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                     .context("thread pool")?;
                 let secs = best_of(args.seconds, || {
                     pool.install(|| {
-                        let v: Vec<Option<f64>> =
-                            (0..n).into_par_iter().map(|i| implied_vol_crate(prices[i], &x, i)).collect();
+                        let v: Vec<Option<f64>> = (0..n)
+                            .into_par_iter()
+                            .map(|i| implied_vol_crate(prices[i], &x, i))
+                            .collect();
                         std::hint::black_box(v);
                     });
                 });
-                ours("iv", "implied-vol crate 2.1 (peer)", n, t, n as f64 / secs, "same inputs, rayon");
+                ours(
+                    &mut rows,
+                    "iv",
+                    "implied-vol crate 2.1 (peer)",
+                    n,
+                    t,
+                    n as f64 / secs,
+                    "same inputs, rayon",
+                );
             }
             if n <= args.american_max {
                 for (name, s) in american_settings {
-                    let be = Backend::cpu(Some(t)).map_err(anyhow::Error::from)?.with_american_settings(s);
+                    let be = Backend::cpu(Some(t))
+                        .map_err(anyhow::Error::from)?
+                        .with_american_settings(s);
                     let b = batch(&x, n, Some(&american_style[..n]));
                     let secs = best_of(args.seconds, || {
                         std::hint::black_box(be.greeks(&b).ok());
                     });
                     ours(
+                        &mut rows,
                         "american",
                         &format!("wheelhouse ALO {name} (+Greeks)"),
                         n,
@@ -249,25 +302,53 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                         std::hint::black_box(v);
                     });
                     if t == 1 {
-                        ours("american", &format!("wheelhouse ALO {name} (price)"), n, 1, n as f64 / secs, "price only");
+                        ours(
+                            &mut rows,
+                            "american",
+                            &format!("wheelhouse ALO {name} (price)"),
+                            n,
+                            1,
+                            n as f64 / secs,
+                            "price only",
+                        );
                     }
                 }
             }
         }
         if !args.no_peers {
-            let tasks = if n <= args.american_max { "greeks,american" } else { "greeks" };
+            let tasks = if n <= args.american_max {
+                "greeks,american"
+            } else {
+                "greeks"
+            };
             for r in python_peers(&x, &prices, n, all, tasks)? {
-                eprintln!("  {:<10} {:<28} n={:<9} threads={} {:>10.3} M/s", r.task, r.engine, r.n, r.threads, r.per_sec / 1e6);
+                eprintln!(
+                    "  {:<10} {:<34} n={:<9} threads={} {:>10.3} M/s",
+                    r.task,
+                    r.engine,
+                    r.n,
+                    r.threads,
+                    r.per_sec / 1e6
+                );
                 rows.push(r);
             }
         }
     }
     // Ratios: every peer row against our row of the same task, n and threads.
-    let ours_rows: Vec<Row> = rows.iter().filter(|r| r.engine.starts_with("wheelhouse")).cloned().collect();
-    for r in rows.iter_mut().filter(|r| !r.engine.starts_with("wheelhouse")) {
+    let ours_rows: Vec<Row> = rows
+        .iter()
+        .filter(|r| r.engine.starts_with("wheelhouse"))
+        .cloned()
+        .collect();
+    for r in rows
+        .iter_mut()
+        .filter(|r| !r.engine.starts_with("wheelhouse"))
+    {
         let mine = ours_rows
             .iter()
-            .filter(|o| o.task == r.task && o.threads == r.threads && (o.n == r.n || r.task == "american"))
+            .filter(|o| {
+                o.task == r.task && o.threads == r.threads && (o.n == r.n || r.task == "american")
+            })
             .filter(|o| r.task != "american" || o.engine.contains("accurate (price)"))
             .map(|o| o.per_sec)
             .next();
@@ -277,7 +358,13 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
     Ok(EXIT_OK)
 }
 
-fn python_peers(x: &Inputs, prices: &[f64], n: usize, threads: usize, tasks: &str) -> Result<Vec<Row>, Exit> {
+fn python_peers(
+    x: &Inputs,
+    prices: &[f64],
+    n: usize,
+    threads: usize,
+    tasks: &str,
+) -> Result<Vec<Row>, Exit> {
     let dir = std::env::temp_dir().join(format!("wheelhouse-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let kind: Vec<f64> = x.kind[..n].iter().map(|k| k.sign()).collect();
@@ -323,9 +410,14 @@ fn python_peers(x: &Inputs, prices: &[f64], n: usize, threads: usize, tasks: &st
     }
     let mut rows = Vec::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| anyhow!("peer output {line:?}: {e}"))?;
+        let v: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| anyhow!("peer output {line:?}: {e}"))?;
         if v.get("status").is_some() {
-            eprintln!("  peer {}: {}", v["peer"].as_str().unwrap_or("?"), v["status"].as_str().unwrap_or("?"));
+            eprintln!(
+                "  peer {}: {}",
+                v["peer"].as_str().unwrap_or("?"),
+                v["status"].as_str().unwrap_or("?")
+            );
             continue;
         }
         rows.push(Row {
@@ -365,10 +457,18 @@ fn report(rows: &[Row], format: Format) -> Result<(), Exit> {
             wr.flush().context("cannot write output")?;
         }
         Format::Table => {
-            let header: Vec<String> = ["task", "engine", "n", "threads", "M/s", "ours ÷ peer", "note"]
-                .iter()
-                .map(|s| (*s).to_string())
-                .collect();
+            let header: Vec<String> = [
+                "task",
+                "engine",
+                "n",
+                "threads",
+                "M/s",
+                "ours ÷ peer",
+                "note",
+            ]
+            .iter()
+            .map(|s| (*s).to_string())
+            .collect();
             let body: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
@@ -378,7 +478,8 @@ fn report(rows: &[Row], format: Format) -> Result<(), Exit> {
                         r.n.to_string(),
                         r.threads.to_string(),
                         format!("{:.3}", r.per_sec / 1e6),
-                        r.ratio_vs_peer.map_or(String::new(), |x| format!("{x:.2}×")),
+                        r.ratio_vs_peer
+                            .map_or(String::new(), |x| format!("{x:.2}×")),
                         r.note.clone(),
                     ]
                 })

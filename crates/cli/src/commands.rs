@@ -93,10 +93,12 @@ pub struct Common {
 
 /// `wheelhouse price`.
 #[derive(Debug, Args)]
-#[command(after_help = "File columns: type,spot,strike,years,rate,dividend_yield,volatility[,style]\n\
+#[command(
+    after_help = "File columns: type,spot,strike,years,rate,dividend_yield,volatility[,style]\n\
 Output: the input columns, then price,delta,gamma,vega,theta,rho,vanna,volga,charm,error.\n\
 Examples:\n  wheelhouse price --type put --spot 100 --strike 95 --years 0.25 --rate 0.04 --volatility 0.3\n  \
-wheelhouse price --input chain.csv --output greeks.parquet")]
+wheelhouse price --input chain.csv --output greeks.parquet"
+)]
 pub struct PriceArgs {
     #[command(flatten)]
     common: Common,
@@ -107,10 +109,12 @@ pub struct PriceArgs {
 
 /// `wheelhouse iv`.
 #[derive(Debug, Args)]
-#[command(after_help = "File columns: type,spot,strike,years,rate,dividend_yield,price[,style]\n\
+#[command(
+    after_help = "File columns: type,spot,strike,years,rate,dividend_yield,price[,style]\n\
 Output: the input columns, then implied_volatility,error.\n\
 Examples:\n  wheelhouse iv --type call --spot 100 --strike 110 --years 0.5 --rate 0.04 --price 4.2\n  \
-wheelhouse iv --input quotes.parquet --output ivs.csv")]
+wheelhouse iv --input quotes.parquet --output ivs.csv"
+)]
 pub struct IvArgs {
     #[command(flatten)]
     common: Common,
@@ -127,7 +131,9 @@ fn kind_of(k: Option<TypeArg>) -> Result<OptionType, Exit> {
     match k {
         Some(TypeArg::Call) => Ok(OptionType::Call),
         Some(TypeArg::Put) => Ok(OptionType::Put),
-        None => Err(Exit::usage(anyhow!("missing --type call|put (or give --input FILE)"))),
+        None => Err(Exit::usage(anyhow!(
+            "missing --type call|put (or give --input FILE)"
+        ))),
     }
 }
 
@@ -147,7 +153,11 @@ fn backend(threads: Option<usize>, mode: AmericanMode) -> Result<Backend, Exit> 
 /// Single-option failure: invalid inputs are usage errors (2), others (no-arbitrage
 /// violations, non-convergence) are computation failures (3).
 fn single_failure(e: &PricingError) -> Exit {
-    let code = if matches!(e, PricingError::InvalidInput { .. }) { EXIT_USAGE } else { EXIT_ROW_ERRORS };
+    let code = if matches!(e, PricingError::InvalidInput { .. }) {
+        EXIT_USAGE
+    } else {
+        EXIT_ROW_ERRORS
+    };
     Exit {
         code,
         error: anyhow!("{e}"),
@@ -177,10 +187,15 @@ fn kind_style(table: &InputTable) -> Result<KindStyle, Exit> {
             _ => Some(ExerciseStyle::European),
         };
         if kind.is_none() {
-            ks.errors[i] = Some(format!("invalid type {:?} (expected call or put)", types[i]));
+            ks.errors[i] = Some(format!(
+                "invalid type {:?} (expected call or put)",
+                types[i]
+            ));
         } else if style.is_none() {
             let s = styles.as_ref().map_or("", |s| s[i].as_str());
-            ks.errors[i] = Some(format!("invalid style {s:?} (expected european or american)"));
+            ks.errors[i] = Some(format!(
+                "invalid style {s:?} (expected european or american)"
+            ));
         }
         ks.kind.push(kind.unwrap_or(OptionType::Call));
         ks.style.push(style.unwrap_or(ExerciseStyle::European));
@@ -218,7 +233,12 @@ fn merge_errors(pre: Vec<Option<String>>, status: &[Status]) -> (Vec<Option<Stri
 }
 
 fn finish(rows: usize, failed: usize, started: Instant) -> u8 {
-    tracing::info!(rows, failed, seconds = started.elapsed().as_secs_f64(), "done");
+    tracing::info!(
+        rows,
+        failed,
+        seconds = started.elapsed().as_secs_f64(),
+        "done"
+    );
     if failed > 0 {
         eprintln!("{failed} of {rows} rows failed; see the error column");
         EXIT_ROW_ERRORS
@@ -241,7 +261,9 @@ pub fn price(args: PriceArgs, format: Option<Format>, threads: Option<usize>) ->
     let strike = table.f64_column("strike", true)?.unwrap_or_default();
     let years = table.f64_column("years", true)?.unwrap_or_default();
     let rate = table.f64_column("rate", true)?.unwrap_or_default();
-    let dividend_yield = table.f64_column("dividend_yield", true)?.unwrap_or_default();
+    let dividend_yield = table
+        .f64_column("dividend_yield", true)?
+        .unwrap_or_default();
     let volatility = table.f64_column("volatility", true)?.unwrap_or_default();
     for (i, e) in ks.errors.iter().enumerate() {
         if e.is_some() {
@@ -343,22 +365,62 @@ fn price_single(args: &PriceArgs, format: Format) -> Result<u8, Exit> {
     let values = [
         ("price", g.price, String::from("per share")),
         ("delta", g.delta, String::from("∂V/∂S")),
-        ("gamma", g.gamma, format!("{:.6} delta per 1 % spot move", g.gamma * spot / 100.0)),
-        ("vega", g.vega, format!("{:.6} per vol point", g.vega / 100.0)),
-        ("theta", g.theta, format!("{:.6} per calendar day", g.theta / 365.0)),
-        ("rho", g.rho, format!("{:.6} per rate point (1 %)", g.rho / 100.0)),
-        ("epsilon", g.epsilon, format!("{:.6} per dividend-yield point (1 %)", g.epsilon / 100.0)),
-        ("vanna", g.vanna, format!("{:.6} delta per vol point", g.vanna / 100.0)),
-        ("volga", g.volga, format!("{:.6} vega per vol point", g.volga / 100.0)),
-        ("charm", g.charm, format!("{:.6} delta per calendar day", g.charm / 365.0)),
+        (
+            "gamma",
+            g.gamma,
+            format!("{:.6} delta per 1 % spot move", g.gamma * spot / 100.0),
+        ),
+        (
+            "vega",
+            g.vega,
+            format!("{:.6} per vol point", g.vega / 100.0),
+        ),
+        (
+            "theta",
+            g.theta,
+            format!("{:.6} per calendar day", g.theta / 365.0),
+        ),
+        (
+            "rho",
+            g.rho,
+            format!("{:.6} per rate point (1 %)", g.rho / 100.0),
+        ),
+        (
+            "epsilon",
+            g.epsilon,
+            format!("{:.6} per dividend-yield point (1 %)", g.epsilon / 100.0),
+        ),
+        (
+            "vanna",
+            g.vanna,
+            format!("{:.6} delta per vol point", g.vanna / 100.0),
+        ),
+        (
+            "volga",
+            g.volga,
+            format!("{:.6} vega per vol point", g.volga / 100.0),
+        ),
+        (
+            "charm",
+            g.charm,
+            format!("{:.6} delta per calendar day", g.charm / 365.0),
+        ),
         ("dual_delta", g.dual_delta, String::from("∂V/∂K")),
-        ("prob_itm", g.prob_itm, format!("{:.4} % risk-neutral, at expiry", g.prob_itm * 100.0)),
+        (
+            "prob_itm",
+            g.prob_itm,
+            format!("{:.4} % risk-neutral, at expiry", g.prob_itm * 100.0),
+        ),
     ];
     emit_single(format, &inputs, &values)?;
     Ok(EXIT_OK)
 }
 
-fn emit_single(format: Format, inputs: &[(&str, String)], values: &[(&str, f64, String)]) -> Result<(), Exit> {
+fn emit_single(
+    format: Format,
+    inputs: &[(&str, String)],
+    values: &[(&str, f64, String)],
+) -> Result<(), Exit> {
     use std::io::Write;
     let mut w = std::io::stdout().lock();
     let res = match format {
@@ -409,7 +471,9 @@ pub fn iv(args: IvArgs, format: Option<Format>, threads: Option<usize>) -> Resul
     let strike = table.f64_column("strike", true)?.unwrap_or_default();
     let years = table.f64_column("years", true)?.unwrap_or_default();
     let rate = table.f64_column("rate", true)?.unwrap_or_default();
-    let dividend_yield = table.f64_column("dividend_yield", true)?.unwrap_or_default();
+    let dividend_yield = table
+        .f64_column("dividend_yield", true)?
+        .unwrap_or_default();
     for (i, e) in ks.errors.iter().enumerate() {
         if e.is_some() {
             price[i] = f64::NAN;

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
 use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array, LargeStringArray,
-    RecordBatch, StringArray, StringViewArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int32Array, Int64Array,
+    LargeStringArray, RecordBatch, StringArray, StringViewArray, UInt32Array, UInt64Array,
 };
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
@@ -84,7 +84,12 @@ impl InputTable {
             .from_reader(std::io::BufReader::with_capacity(1 << 20, file));
         let headers: Vec<String> = rdr
             .headers()
-            .map_err(|e| Exit::usage(anyhow!("{}: cannot read the header line: {e}", path.display())))?
+            .map_err(|e| {
+                Exit::usage(anyhow!(
+                    "{}: cannot read the header line: {e}",
+                    path.display()
+                ))
+            })?
             .iter()
             .map(|h| h.trim_start_matches('\u{feff}').to_ascii_lowercase())
             .collect();
@@ -93,7 +98,10 @@ impl InputTable {
         for rec in rdr.records() {
             let rec = rec.map_err(|e| {
                 let line = e.position().map_or(0, |p| p.line());
-                Exit::usage(anyhow!("{}: line {line}: malformed CSV record: {e}", path.display()))
+                Exit::usage(anyhow!(
+                    "{}: line {line}: malformed CSV record: {e}",
+                    path.display()
+                ))
             })?;
             lines.push(rec.position().map_or(0, |p| p.line()));
             records.push(rec);
@@ -110,7 +118,12 @@ impl InputTable {
     fn read_parquet(path: &Path) -> Result<Self, Exit> {
         let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-            .map_err(|e| Exit::usage(anyhow!("{}: not a readable Parquet file: {e}", path.display())))?
+            .map_err(|e| {
+                Exit::usage(anyhow!(
+                    "{}: not a readable Parquet file: {e}",
+                    path.display()
+                ))
+            })?
             .with_batch_size(65_536)
             .build()
             .map_err(|e| Exit::usage(anyhow!("{}: {e}", path.display())))?;
@@ -118,9 +131,17 @@ impl InputTable {
         let mut headers = None;
         let mut rows = 0;
         for b in reader {
-            let b = b.map_err(|e| Exit::usage(anyhow!("{}: corrupt Parquet data: {e}", path.display())))?;
+            let b = b.map_err(|e| {
+                Exit::usage(anyhow!("{}: corrupt Parquet data: {e}", path.display()))
+            })?;
             if headers.is_none() {
-                headers = Some(b.schema().fields().iter().map(|f| f.name().to_ascii_lowercase()).collect());
+                headers = Some(
+                    b.schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.name().to_ascii_lowercase())
+                        .collect(),
+                );
             }
             rows += b.num_rows();
             batches.push(b);
@@ -137,11 +158,6 @@ impl InputTable {
     /// Number of data rows.
     pub fn rows(&self) -> usize {
         self.rows
-    }
-
-    /// The column names, lower-cased.
-    pub fn headers(&self) -> &[String] {
-        &self.headers
     }
 
     /// Where row `i` is, for messages: "line N" for CSV, "row N" for Parquet.
@@ -215,7 +231,9 @@ impl InputTable {
         };
         let mut out = Vec::with_capacity(self.rows);
         match &self.cells {
-            Cells::Csv(recs) => out.extend(recs.iter().map(|r| r.get(ci).unwrap_or("").to_string())),
+            Cells::Csv(recs) => {
+                out.extend(recs.iter().map(|r| r.get(ci).unwrap_or("").to_string()))
+            }
             Cells::Parquet(batches) => {
                 for b in batches {
                     let a = b.column(ci);
@@ -326,7 +344,11 @@ pub enum Destination<'a> {
 }
 
 /// Writes the input columns followed by the computed ones and `error`.
-pub fn write(input: &InputTable, computed: &Computed<'_>, dest: Destination<'_>) -> Result<(), Exit> {
+pub fn write(
+    input: &InputTable,
+    computed: &Computed<'_>,
+    dest: Destination<'_>,
+) -> Result<(), Exit> {
     match dest {
         Destination::File(path) => {
             let kind = FileKind::of(path)?;
@@ -336,10 +358,15 @@ pub fn write(input: &InputTable, computed: &Computed<'_>, dest: Destination<'_>)
                 "{}.partial",
                 path.extension().and_then(|e| e.to_str()).unwrap_or("out")
             ));
-            let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+            let file =
+                File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
             let res = match kind {
-                FileKind::Csv => write_csv(input, computed, BufWriter::with_capacity(1 << 20, file)),
-                FileKind::JsonLines => write_jsonl(input, computed, BufWriter::with_capacity(1 << 20, file)),
+                FileKind::Csv => {
+                    write_csv(input, computed, BufWriter::with_capacity(1 << 20, file))
+                }
+                FileKind::JsonLines => {
+                    write_jsonl(input, computed, BufWriter::with_capacity(1 << 20, file))
+                }
                 FileKind::Parquet => write_parquet(input, computed, file),
             };
             if let Err(e) = res {
@@ -380,7 +407,11 @@ fn write_csv<W: Write>(input: &InputTable, c: &Computed<'_>, w: W) -> Result<(),
         }
         let err = &c.errors[i];
         for (_, vals) in &c.columns {
-            row.push(if err.is_some() { String::new() } else { fmt_num(vals[i]) });
+            row.push(if err.is_some() {
+                String::new()
+            } else {
+                fmt_num(vals[i])
+            });
         }
         row.push(err.clone().unwrap_or_default());
         wr.write_record(&row).context("cannot write output")?;
@@ -404,12 +435,18 @@ fn write_jsonl<W: Write>(input: &InputTable, c: &Computed<'_>, mut w: W) -> Resu
         }
         let err = &c.errors[i];
         for (name, vals) in &c.columns {
-            let v = if err.is_some() { serde_json::Value::Null } else { serde_json::json!(vals[i]) };
+            let v = if err.is_some() {
+                serde_json::Value::Null
+            } else {
+                serde_json::json!(vals[i])
+            };
             obj.insert((*name).to_string(), v);
         }
         obj.insert(
             "error".into(),
-            err.as_ref().map_or(serde_json::Value::Null, |e| serde_json::Value::String(e.clone())),
+            err.as_ref().map_or(serde_json::Value::Null, |e| {
+                serde_json::Value::String(e.clone())
+            }),
         );
         serde_json::to_writer(&mut w, &obj).context("cannot write output")?;
         w.write_all(b"\n").context("cannot write output")?;
@@ -424,10 +461,16 @@ fn write_table<W: Write>(input: &InputTable, c: &Computed<'_>, mut w: W) -> Resu
     header.push("error".into());
     let mut rows: Vec<Vec<String>> = Vec::with_capacity(input.rows);
     for i in 0..input.rows {
-        let mut row: Vec<String> = (0..input.headers.len()).map(|col| input.cell(i, col)).collect();
+        let mut row: Vec<String> = (0..input.headers.len())
+            .map(|col| input.cell(i, col))
+            .collect();
         let err = &c.errors[i];
         for (_, vals) in &c.columns {
-            row.push(if err.is_some() { String::new() } else { format!("{:.6}", vals[i]) });
+            row.push(if err.is_some() {
+                String::new()
+            } else {
+                format!("{:.6}", vals[i])
+            });
         }
         row.push(err.clone().unwrap_or_default());
         rows.push(row);
@@ -436,7 +479,11 @@ fn write_table<W: Write>(input: &InputTable, c: &Computed<'_>, mut w: W) -> Resu
 }
 
 /// Prints rows as an aligned text table.
-pub fn print_aligned<W: Write>(w: &mut W, header: &[String], rows: &[Vec<String>]) -> Result<(), Exit> {
+pub fn print_aligned<W: Write>(
+    w: &mut W,
+    header: &[String],
+    rows: &[Vec<String>],
+) -> Result<(), Exit> {
     let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (k, cell) in r.iter().enumerate() {
@@ -502,7 +549,13 @@ fn write_parquet(input: &InputTable, c: &Computed<'_>, file: File) -> Result<(),
         let n = arrays.first().map_or(input.rows, |a| a.len());
         for (name, vals) in &c.columns {
             let arr: Float64Array = (base..base + n)
-                .map(|i| if c.errors[i].is_some() { None } else { Some(vals[i]) })
+                .map(|i| {
+                    if c.errors[i].is_some() {
+                        None
+                    } else {
+                        Some(vals[i])
+                    }
+                })
                 .collect();
             fields.push(Field::new(*name, DataType::Float64, true));
             arrays.push(Arc::new(arr));
@@ -514,9 +567,12 @@ fn write_parquet(input: &InputTable, c: &Computed<'_>, file: File) -> Result<(),
         fields.push(Field::new("error", DataType::Utf8, false));
         arrays.push(Arc::new(errs));
         let schema = Arc::new(Schema::new(fields));
-        let batch = RecordBatch::try_new(schema.clone(), arrays).context("cannot assemble the Parquet output")?;
+        let batch = RecordBatch::try_new(schema.clone(), arrays)
+            .context("cannot assemble the Parquet output")?;
         if writer.is_none() {
-            let f = file.take().ok_or_else(|| anyhow!("internal: Parquet writer already closed"))?;
+            let f = file
+                .take()
+                .ok_or_else(|| anyhow!("internal: Parquet writer already closed"))?;
             writer = Some(ArrowWriter::try_new(f, schema, None).context("cannot write Parquet")?);
         }
         if let Some(w) = writer.as_mut() {

@@ -27,8 +27,20 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 }
 
 const SINGLE: &[&str] = &[
-    "--type", "put", "--spot", "100", "--strike", "95", "--years", "0.25", "--rate", "0.04",
-    "--dividend-yield", "0.01", "--volatility", "0.3",
+    "--type",
+    "put",
+    "--spot",
+    "100",
+    "--strike",
+    "95",
+    "--years",
+    "0.25",
+    "--rate",
+    "0.04",
+    "--dividend-yield",
+    "0.01",
+    "--volatility",
+    "0.3",
 ];
 
 #[test]
@@ -38,7 +50,19 @@ fn single_option_table_shows_raw_and_human_views() {
     let o = wh(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let s = stdout(&o);
-    for needle in ["price", "delta", "gamma", "vega", "theta", "rho", "vanna", "volga", "charm", "per calendar day", "per vol point"] {
+    for needle in [
+        "price",
+        "delta",
+        "gamma",
+        "vega",
+        "theta",
+        "rho",
+        "vanna",
+        "volga",
+        "charm",
+        "per calendar day",
+        "per vol point",
+    ] {
         assert!(s.contains(needle), "missing {needle} in\n{s}");
     }
 }
@@ -83,8 +107,8 @@ fn american_single_option_is_worth_at_least_european() {
 #[test]
 fn iv_single_round_trips_and_rejects_below_intrinsic() {
     let o = wh(&[
-        "iv", "--format", "json", "--type", "call", "--spot", "100", "--strike", "110", "--years", "0.5",
-        "--rate", "0.04", "--price", "4.2",
+        "iv", "--format", "json", "--type", "call", "--spot", "100", "--strike", "110", "--years",
+        "0.5", "--rate", "0.04", "--price", "4.2",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
@@ -101,14 +125,32 @@ fn iv_single_round_trips_and_rejects_below_intrinsic() {
     .unwrap();
     assert!((p - 4.2).abs() < 1e-12, "{p}");
     // A put worth less than its discounted intrinsic value has no implied volatility.
-    let o = wh(&["iv", "--type", "put", "--spot", "80", "--strike", "100", "--years", "0.5", "--price", "10"]);
+    let o = wh(&[
+        "iv", "--type", "put", "--spot", "80", "--strike", "100", "--years", "0.5", "--price", "10",
+    ]);
     assert_eq!(o.status.code(), Some(3));
-    assert!(stderr(&o).contains("below the no-arbitrage lower bound"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("below the no-arbitrage lower bound"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn invalid_single_input_is_a_usage_error() {
-    let o = wh(&["price", "--type", "call", "--spot", "-5", "--strike", "100", "--years", "1", "--volatility", "0.2"]);
+    let o = wh(&[
+        "price",
+        "--type",
+        "call",
+        "--spot",
+        "-5",
+        "--strike",
+        "100",
+        "--years",
+        "1",
+        "--volatility",
+        "0.2",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("spot"), "{}", stderr(&o));
 }
@@ -124,7 +166,13 @@ fn csv_file_in_csv_out_keeps_input_columns_first() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "in.csv", GOOD);
     let output = dir.path().join("out.csv");
-    let o = wh(&["price", "--input", &input, "--output", output.to_str().unwrap()]);
+    let o = wh(&[
+        "price",
+        "--input",
+        &input,
+        "--output",
+        output.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = std::fs::read_to_string(&output).unwrap();
     let mut lines = text.lines();
@@ -170,10 +218,18 @@ put,100,100,0,0.05,0,0.2
 #[test]
 fn malformed_files_exit_2_naming_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = write(dir.path(), "m.csv", "type,spot,strike,years,rate,volatility\ncall,100,100,1,0.05,0.2\n");
+    let missing = write(
+        dir.path(),
+        "m.csv",
+        "type,spot,strike,years,rate,volatility\ncall,100,100,1,0.05,0.2\n",
+    );
     let o = wh(&["price", "--input", &missing]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("missing required column 'dividend_yield'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("missing required column 'dividend_yield'"),
+        "{}",
+        stderr(&o)
+    );
     let bad = write(
         dir.path(),
         "b.csv",
@@ -182,12 +238,23 @@ fn malformed_files_exit_2_naming_line_and_column() {
     let o = wh(&["price", "--input", &bad]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("line 3") && e.contains("'strike'") && e.contains("1OO"), "{e}");
-    let ragged = write(dir.path(), "r.csv", "type,spot,strike,years,rate,dividend_yield,volatility\ncall,100,100\n");
+    assert!(
+        e.contains("line 3") && e.contains("'strike'") && e.contains("1OO"),
+        "{e}"
+    );
+    let ragged = write(
+        dir.path(),
+        "r.csv",
+        "type,spot,strike,years,rate,dividend_yield,volatility\ncall,100,100\n",
+    );
     let o = wh(&["price", "--input", &ragged]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("line 2"), "{}", stderr(&o));
-    let o = wh(&["price", "--input", dir.path().join("nope.csv").to_str().unwrap()]);
+    let o = wh(&[
+        "price",
+        "--input",
+        dir.path().join("nope.csv").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
 }
 
@@ -201,12 +268,16 @@ fn parquet_round_trip_and_json_lines() {
     // Parquet in, JSON lines out: same prices as CSV in.
     let o = wh(&["price", "--input", pq.to_str().unwrap(), "--format", "json"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> =
-        stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
     let o2 = wh(&["price", "--input", &input, "--format", "json"]);
-    let lines2: Vec<serde_json::Value> =
-        stdout(&o2).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines2: Vec<serde_json::Value> = stdout(&o2)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     for (a, b) in lines.iter().zip(&lines2) {
         assert_eq!(a["price"].as_f64(), b["price"].as_f64());
         assert!(b["error"].is_null());
@@ -218,7 +289,10 @@ fn iv_file_recovers_the_volatilities() {
     let dir = tempfile::tempdir().unwrap();
     let input = write(dir.path(), "in.csv", GOOD);
     let o = wh(&["price", "--input", &input, "--format", "json"]);
-    let rows: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let mut csv = String::from("type,spot,strike,years,rate,dividend_yield,price,style\n");
     for r in &rows {
         let style = r["style"].as_str().unwrap_or("");
@@ -238,19 +312,31 @@ fn iv_file_recovers_the_volatilities() {
     let ivin = write(dir.path(), "iv.csv", &csv);
     let o = wh(&["iv", "--input", &ivin, "--format", "json"]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    let out: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(out.len(), 4);
     for (r, v) in rows.iter().zip(&out) {
         let want = r["volatility"].as_f64().unwrap();
         let got = v["implied_volatility"].as_f64().unwrap();
         assert!((got - want).abs() < 1e-8 * want, "{got} vs {want}");
     }
-    assert!(out[3]["error"].as_str().unwrap().contains("price"), "{}", out[3]);
+    assert!(
+        out[3]["error"].as_str().unwrap().contains("price"),
+        "{}",
+        out[3]
+    );
 }
 
 #[test]
 fn every_command_has_help() {
-    for cmd in [vec!["--help"], vec!["price", "--help"], vec!["iv", "--help"], vec!["bench", "--help"]] {
+    for cmd in [
+        vec!["--help"],
+        vec!["price", "--help"],
+        vec!["iv", "--help"],
+        vec!["bench", "--help"],
+    ] {
         let o = wh(&cmd);
         assert_eq!(o.status.code(), Some(0), "{cmd:?}");
         assert!(stdout(&o).contains("Usage"), "{cmd:?}");

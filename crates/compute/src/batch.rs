@@ -364,7 +364,8 @@ impl Backend {
     /// # Errors
     /// [`BatchError::ThreadPool`] if the pool cannot be built.
     pub fn cpu(threads: Option<usize>) -> Result<Self, BatchError> {
-        let n = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let n =
+            threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .thread_name(|i| format!("wheelhouse-cpu-{i}"))
@@ -406,7 +407,9 @@ impl Backend {
                 for j in 0..c.price.len() {
                     let (inp, style) = batch.get(c.start + j);
                     let r = match style {
-                        ExerciseStyle::European => validate_bsm(&inp).map(|()| bsm_greeks_unchecked(&inp)),
+                        ExerciseStyle::European => {
+                            validate_bsm(&inp).map(|()| bsm_greeks_unchecked(&inp))
+                        }
                         ExerciseStyle::American => american::american_greeks(&inp, &american),
                     };
                     match r {

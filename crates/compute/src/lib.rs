@@ -12,6 +12,4 @@
 
 mod batch;
 
-pub use batch::{
-    Backend, BatchError, GreeksBatch, IvBatch, IvInput, OptionBatch, Status, CHUNK,
-};
+pub use batch::{Backend, BatchError, CHUNK, GreeksBatch, IvBatch, IvInput, OptionBatch, Status};

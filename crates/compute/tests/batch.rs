@@ -39,7 +39,11 @@ fn cols(n: usize, american_every: usize) -> Cols {
         style: vec![],
     };
     for i in 0..n {
-        c.kind.push(if u() < 0.5 { OptionType::Call } else { OptionType::Put });
+        c.kind.push(if u() < 0.5 {
+            OptionType::Call
+        } else {
+            OptionType::Put
+        });
         let spot = lu(u(), 5.0, 2000.0);
         c.spot.push(spot);
         c.strike.push(spot * lu(u(), 0.25, 4.0));
@@ -47,11 +51,12 @@ fn cols(n: usize, american_every: usize) -> Cols {
         c.rate.push(-0.01 + 0.11 * u());
         c.q.push(0.06 * u());
         c.vol.push(lu(u(), 0.01, 3.0));
-        c.style.push(if american_every > 0 && i % american_every == 0 {
-            ExerciseStyle::American
-        } else {
-            ExerciseStyle::European
-        });
+        c.style
+            .push(if american_every > 0 && i % american_every == 0 {
+                ExerciseStyle::American
+            } else {
+                ExerciseStyle::European
+            });
     }
     c
 }
@@ -86,8 +91,17 @@ fn one_and_two_threads_give_identical_bits() {
     let c = cols(20_000, 97);
     let a = Backend::cpu(Some(1)).unwrap().greeks(&batch(&c)).unwrap();
     let b = Backend::cpu(Some(2)).unwrap().greeks(&batch(&c)).unwrap();
-    for (x, y) in [(&a.price, &b.price), (&a.delta, &b.delta), (&a.theta, &b.theta), (&a.charm, &b.charm)] {
-        assert!(x.iter().zip(y.iter()).all(|(p, q)| p.to_bits() == q.to_bits()));
+    for (x, y) in [
+        (&a.price, &b.price),
+        (&a.delta, &b.delta),
+        (&a.theta, &b.theta),
+        (&a.charm, &b.charm),
+    ] {
+        assert!(
+            x.iter()
+                .zip(y.iter())
+                .all(|(p, q)| p.to_bits() == q.to_bits())
+        );
     }
     assert_eq!(a.status, b.status);
     let iv_in = IvInput {
@@ -100,9 +114,20 @@ fn one_and_two_threads_give_identical_bits() {
         dividend_yield: &c.q,
         style: Some(&c.style),
     };
-    let x = Backend::cpu(Some(1)).unwrap().implied_volatility(&iv_in).unwrap();
-    let y = Backend::cpu(Some(2)).unwrap().implied_volatility(&iv_in).unwrap();
-    assert!(x.implied_volatility.iter().zip(&y.implied_volatility).all(|(p, q)| p.to_bits() == q.to_bits()));
+    let x = Backend::cpu(Some(1))
+        .unwrap()
+        .implied_volatility(&iv_in)
+        .unwrap();
+    let y = Backend::cpu(Some(2))
+        .unwrap()
+        .implied_volatility(&iv_in)
+        .unwrap();
+    assert!(
+        x.implied_volatility
+            .iter()
+            .zip(&y.implied_volatility)
+            .all(|(p, q)| p.to_bits() == q.to_bits())
+    );
     assert_eq!(x.status, y.status);
 }
 
@@ -121,7 +146,10 @@ fn batch_equals_the_scalar_library() {
                 assert_eq!(out.status[i], Status::Ok, "element {i}");
                 let tol = |v: f64| 1e-13 * v.abs() + 1e-15 * c.spot[i].max(c.strike[i]);
                 assert!((out.price[i] - g.price).abs() <= tol(g.price), "price {i}");
-                assert!((out.delta[i] - g.delta).abs() <= tol(g.delta) + 1e-15, "delta {i}");
+                assert!(
+                    (out.delta[i] - g.delta).abs() <= tol(g.delta) + 1e-15,
+                    "delta {i}"
+                );
                 assert!((out.vega[i] - g.vega).abs() <= tol(g.vega), "vega {i}");
             }
             Err(e) => assert_eq!(out.status[i], Status::Failed(e)),
@@ -137,9 +165,21 @@ fn bad_elements_fail_alone() {
     c.years[7] = 0.0;
     let out = Backend::cpu(Some(2)).unwrap().greeks(&batch(&c)).unwrap();
     assert_eq!(out.failures(), 3);
-    assert!(matches!(out.status[3], Status::Failed(PricingError::InvalidInput { field: "spot", .. })));
-    assert!(matches!(out.status[5], Status::Failed(PricingError::InvalidInput { field: "volatility", .. })));
-    assert!(matches!(out.status[7], Status::Failed(PricingError::InvalidInput { field: "years", .. })));
+    assert!(matches!(
+        out.status[3],
+        Status::Failed(PricingError::InvalidInput { field: "spot", .. })
+    ));
+    assert!(matches!(
+        out.status[5],
+        Status::Failed(PricingError::InvalidInput {
+            field: "volatility",
+            ..
+        })
+    ));
+    assert!(matches!(
+        out.status[7],
+        Status::Failed(PricingError::InvalidInput { field: "years", .. })
+    ));
     assert!(out.price[3].is_nan() && out.price[0].is_finite());
     // Implied volatility: a price below intrinsic fails alone too.
     let mut prices: Vec<f64> = out.price.clone();
@@ -159,7 +199,15 @@ fn bad_elements_fail_alone() {
         .unwrap();
     assert!(!iv.status[0].is_ok());
     for i in [1, 2, 4, 6, 8, 9] {
-        let direct = implied_volatility_bsm(prices[i], c.spot[i], c.strike[i], c.years[i], c.rate[i], c.q[i], c.kind[i]);
+        let direct = implied_volatility_bsm(
+            prices[i],
+            c.spot[i],
+            c.strike[i],
+            c.years[i],
+            c.rate[i],
+            c.q[i],
+            c.kind[i],
+        );
         match direct {
             Ok(v) => assert_eq!(iv.implied_volatility[i].to_bits(), v.to_bits()),
             Err(e) => assert_eq!(iv.status[i], Status::Failed(e)),
@@ -174,6 +222,10 @@ fn mismatched_columns_are_a_batch_error() {
     b.strike = &c.strike[..3];
     assert!(matches!(
         Backend::cpu(Some(1)).unwrap().greeks(&b),
-        Err(BatchError::LengthMismatch { column: "strike", got: 3, expected: 4 })
+        Err(BatchError::LengthMismatch {
+            column: "strike",
+            got: 3,
+            expected: 4
+        })
     ));
 }
