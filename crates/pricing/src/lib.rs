@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod american;
 pub mod black;
 pub mod error;
 pub mod iv;
