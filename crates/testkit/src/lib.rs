@@ -1,0 +1,6 @@
+//! Test fixtures for wheelhouse: golden reference tables generated independently in high
+//! precision (see `crates/testkit/data/README.md`) and loaders for them.
+#![deny(missing_docs)]
+
+pub mod golden;
+pub mod lattice;
