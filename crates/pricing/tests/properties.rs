@@ -61,7 +61,7 @@ proptest! {
         prop_assert!((c.delta - p.delta - sdq / i.spot).abs() <= 1e-15);
         prop_assert!((c.gamma - p.gamma).abs() <= 1e-14 * c.gamma.abs().max(1e-300));
         prop_assert!((c.vega - p.vega).abs() <= 1e-14 * c.vega.abs().max(1e-300));
-        prop_assert!((c.prob_itm + p.prob_itm - 1.0).abs() <= 2e-16);
+        prop_assert!((c.prob_itm + p.prob_itm - 1.0).abs() <= 4.0 * f64::EPSILON);
         prop_assert!((c.dual_delta - p.dual_delta + kdr / i.strike).abs() <= 1e-15);
     }
 
