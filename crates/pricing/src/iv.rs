@@ -24,11 +24,19 @@
 //!    (Delbourgo–Gregory) of `s(β)` in the two middle branches and of the transformed maps
 //!    `f_l(β)`, `f_u(β)` in the outer ones, with control parameters fitted to second
 //!    derivatives.
-//! 3. **Two Householder(3) steps** on the branch objective: `1/ln b − 1/ln β` in the lowest
+//! 3. **Householder(3) steps** on the branch objective: `1/ln b − 1/ln β` in the lowest
 //!    branch, `b − β` in the middle, `ln((b_max − β)/(b_max − b))` in the highest
-//!    (when `β > b_max/2`). Further steps only run if the second step was still larger than
-//!    1e-5·s (seen only for subnormal normalised prices, β < 1e-308), at most 12 in all, and
-//!    the result is checked (finite, > 0) before it is returned.
+//!    (when `β > b_max/2`). One step is taken; a second (and further, at most 12 in all) only
+//!    when the step just taken was larger than 1e-5·s — an a-priori criterion from the step
+//!    itself, no extra evaluation: Householder(3) converges with order four, so a step of
+//!    relative size δ from a guess in the basin leaves an error of order δ⁴·s. Subnormal
+//!    normalised prices (β < 2.2e-308) always take two steps. The result is checked (finite,
+//!    > 0) before it is returned.
+//! 4. **Time values at rounding level**: in the money, a price within 4 ulps of the intrinsic
+//!    value (ulps of `max(price, S·e^{−qT})`, the leg whose rounding the intrinsic value
+//!    carries) is [`PricingError::AtIntrinsic`] (below it: `BelowIntrinsic`); out of the money
+//!    (intrinsic 0) every positive price is solved, down to 1e-300 and below: for subnormal
+//!    `β` the solver gets `ln β` from the time value rescaled by an exact power of two.
 //!
 //! This is an independent implementation of the published method; the expansions were
 //! re-derived (Mills-ratio recurrence `Y' = 1 + hY`, `Y = Φ/φ`), not transcribed.
@@ -42,12 +50,14 @@
 //! value is at rounding level). 100 000 normalised round trips with |x| ≤ 60, s ∈ [1e-6, 60]
 //! stay within `1e-13·s + 32·ε·b/b'`.
 //!
-//! Speed (single thread, `cargo bench -p wheelhouse-pricing --bench iv`, same random quotes):
-//! about 2.1 M implied volatilities per second on the 2-core development VM, against about
-//! 2.9 M/s for the `implied-vol` 2.1 crate; the gap is entirely in the deep out-of-the-money
-//! lowest branch (where `implied-vol` by default swaps LBR for a different seed), in the
-//! middle and upper branches the two are on par. Each solve costs two to three evaluations of
-//! the normalised Black function (one for the initial guess, one per Householder step).
+//! Speed (single thread, `cargo bench -p wheelhouse-pricing --bench iv`, same random quotes;
+//! batch: `cargo bench -p wheelhouse-compute --bench iv`): about 2.5 M implied volatilities
+//! per second per core on the 2-core development VM (4.7 M/s on both cores through
+//! `Backend::implied_volatility`), against about 3.0 M/s for the `implied-vol` 2.1 crate on
+//! one core; the remaining gap is in the deep out-of-the-money lowest branch (where
+//! `implied-vol` by default swaps LBR for a different seed). Most solves cost two
+//! evaluations of the normalised Black function (one at the branch node for the initial
+//! guess, one for the Householder step).
 //!
 //! # References
 //! * P. Jäckel, "Let's Be Rational", Wilmott (2015), 40–53.
@@ -84,11 +94,15 @@ const ETA: f64 = -12.0;
 /// fixed-order expansion; the recurrence below converges fast enough to go to 0.1, which cuts
 /// the cancellation of the difference forms just above the threshold from ~1/(2·0.0049) to ~5.
 const TAU: f64 = 0.1;
-/// Householder steps always taken.
+/// Householder steps always taken for subnormal normalised prices (whose evaluation is less
+/// accurate); otherwise one suffices where the step itself was small, see `STEP_TOLERANCE`:
+/// Householder(3) converges with order four.
 const MIN_STEPS: u32 = 2;
 /// Hard cap on Householder steps (the safety net; never reached in tests).
 const MAX_STEPS: u32 = 12;
-/// After `MIN_STEPS`, keep iterating only while |ds| > this · s.
+/// After `MIN_STEPS`, keep iterating only while |ds| > this · s. A step of relative size δ
+/// from a guess in the basin leaves a relative error of order δ⁴ (Householder(3) is of order
+/// four), so 1e-5 leaves ~1e-20·s: far below rounding.
 const STEP_TOLERANCE: f64 = 1e-5;
 
 // ---------------------------------------------------------------------------------------------
@@ -513,6 +527,12 @@ enum Objective {
 /// Implied `s = σ√T` of an out-of-the-money normalised call price `beta ∈ (0, b_max)` at
 /// log-moneyness `x ≤ 0`, with `b_max = e^{x/2}`.
 fn normalised_implied_s(beta: f64, x: f64) -> Result<f64, PricingError> {
+    normalised_implied_s_ln(beta, beta.ln(), x)
+}
+
+/// [`normalised_implied_s`] with `ln β` supplied by the caller: for subnormal `β` the caller
+/// can compute it from an unrounded (rescaled) time value, the lowest branch only uses `ln β`.
+fn normalised_implied_s_ln(beta: f64, ln_beta: f64, x: f64) -> Result<f64, PricingError> {
     debug_assert!(x <= 0.0);
     let b_max = (0.5 * x).exp();
     let inv_b_max = 1.0 / b_max;
@@ -588,7 +608,6 @@ fn normalised_implied_s(beta: f64, x: f64) -> Result<f64, PricingError> {
     }
     s = guard(s, lo, hi);
 
-    let ln_beta = beta.ln();
     let beta_bar = b_max - beta;
     let mut steps = 0;
     loop {
@@ -650,7 +669,7 @@ fn normalised_implied_s(beta: f64, x: f64) -> Result<f64, PricingError> {
         let s_new = guard(s + ds, lo, hi);
         let converged = (s_new - s).abs() <= STEP_TOLERANCE * s;
         s = s_new;
-        if steps >= MIN_STEPS && converged {
+        if converged && (steps >= MIN_STEPS || beta >= f64::MIN_POSITIVE) {
             break;
         }
         if steps >= MAX_STEPS {
@@ -673,6 +692,17 @@ fn normalised_implied_s(beta: f64, x: f64) -> Result<f64, PricingError> {
 // ---------------------------------------------------------------------------------------------
 // Public API.
 // ---------------------------------------------------------------------------------------------
+
+/// Below this normalised price the rescaled logarithm is used (2^−960 ≈ 1e-289).
+const TINY_BETA: f64 = 1.0261342003245941e-289;
+/// 2^600, an exact scaling.
+const TWO_POW_600: f64 = 4.149515568880993e180;
+
+/// Unit in the last place of a positive finite `v` (the spacing of doubles at `v`'s binade).
+#[inline]
+fn ulp(v: f64) -> f64 {
+    f64::from_bits(v.to_bits() & 0x7ff0_0000_0000_0000) * f64::EPSILON
+}
 
 #[inline]
 fn check_positive(field: &'static str, value: f64) -> Result<(), PricingError> {
@@ -715,13 +745,16 @@ fn check_price(price: f64) -> Result<(), PricingError> {
 
 /// Shared tail of the public functions, in the caller's (possibly discounted) price units.
 ///
-/// `intrinsic` and `upper` are the no-arbitrage bounds in those units, `undiscount` converts
-/// those units into undiscounted (forward) money, `x = ln(F/K)`.
+/// `intrinsic` and `upper` are the no-arbitrage bounds in those units, `leg` the underlying's
+/// leg of the intrinsic value (`S·e^{−qT}`, `e^{−rT}·F`) whose rounding bounds that of
+/// `intrinsic`, `undiscount` converts those units into undiscounted (forward) money,
+/// `x = ln(F/K)`.
 #[inline]
 #[allow(clippy::too_many_arguments)]
 fn implied_from_bounds(
     price: f64,
     intrinsic: f64,
+    leg: f64,
     upper: f64,
     undiscount: f64,
     forward: f64,
@@ -744,6 +777,11 @@ fn implied_from_bounds(
     if price == intrinsic {
         return Err(PricingError::AtIntrinsic { price });
     }
+    // In the money, a time value within 4 ulps of max(price, underlying leg) is rounding noise
+    // of the intrinsic value itself: no volatility is determined (it would be arbitrary).
+    if intrinsic > 0.0 && price - intrinsic <= 4.0 * ulp(price.max(leg)) {
+        return Err(PricingError::AtIntrinsic { price });
+    }
     // Out-of-the-money part (put–call parity), undiscounted and normalised by √(FK).
     let beta = (price - intrinsic) * undiscount / (forward.sqrt() * strike.sqrt());
     let x = -x.abs();
@@ -758,7 +796,15 @@ fn implied_from_bounds(
             bound: upper,
         });
     }
-    let s = normalised_implied_s(beta, x)?;
+    // A subnormal β has lost relative precision in its own rounding; the solver needs only
+    // ln β there, so take it from the time value scaled up by an exact power of two.
+    let ln_beta = if beta < TINY_BETA {
+        ((price - intrinsic) * TWO_POW_600 * undiscount / (forward.sqrt() * strike.sqrt())).ln()
+            - 600.0 * std::f64::consts::LN_2
+    } else {
+        beta.ln()
+    };
+    let s = normalised_implied_s_ln(beta, ln_beta, x)?;
     let sigma = s / years.sqrt();
     if sigma.is_finite() && sigma > 0.0 {
         Ok(sigma)
@@ -860,6 +906,7 @@ pub fn implied_black_volatility(
     implied_from_bounds(
         undiscounted_price,
         intrinsic,
+        forward,
         upper,
         1.0,
         forward,
@@ -905,7 +952,10 @@ pub fn implied_volatility_bsm(
     check_finite("rate", rate)?;
     check_finite("dividend_yield", dividend_yield)?;
     let carry = (rate - dividend_yield) * years;
-    let forward = spot * carry.exp();
+    // e^{c} = 1 + expm1(c) to within an ulp: one exponential serves both the forward and
+    // the accurate F − K below.
+    let growth_m1 = carry.exp_m1();
+    let forward = spot * (1.0 + growth_m1);
     if !(forward.is_finite() && forward > 0.0) {
         return Err(PricingError::InvalidInput {
             field: "spot",
@@ -917,20 +967,26 @@ pub fn implied_volatility_bsm(
     // F − K = (S − K) + S·(e^{(r−q)T} − 1): for in-the-money options the intrinsic value must be
     // accurate relative to the *time value*, not to S; this form's rounding is of order
     // ε·(|F − K| + S·|(r−q)T|) instead of ε·S.
-    let forward_minus_strike = (spot - strike) + spot * carry.exp_m1();
+    let forward_minus_strike = (spot - strike) + spot * growth_m1;
+    // S·e^{−qT} = F·e^{−rT} to a few ulps; the exact form (one more exponential) is only
+    // needed for a call priced at its upper bound, where it is the bound reported.
+    let approx_leg = forward * df;
+    let spot_leg = if kind == OptionType::Call && price >= approx_leg * (1.0 - 1e-12) {
+        spot * (-dividend_yield * years).exp()
+    } else {
+        approx_leg
+    };
     let (intrinsic, upper) = match kind {
-        OptionType::Call => (
-            df * forward_minus_strike.max(0.0),
-            spot * (-dividend_yield * years).exp(),
-        ),
+        OptionType::Call => (df * forward_minus_strike.max(0.0), spot_leg),
         OptionType::Put => (df * (-forward_minus_strike).max(0.0), strike * df),
     };
     let x = (spot / strike).ln() + carry;
     implied_from_bounds(
         price,
         intrinsic,
+        spot_leg,
         upper,
-        (rate * years).exp(),
+        1.0 / df,
         forward,
         strike,
         x,
@@ -974,6 +1030,7 @@ pub fn implied_volatility_black76(
     implied_from_bounds(
         price,
         intrinsic,
+        df * forward,
         upper,
         (rate * years).exp(),
         forward,
