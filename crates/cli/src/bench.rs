@@ -281,11 +281,14 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                         n as f64 / secs,
                         "price + all Greeks",
                     );
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().context("thread pool")?;
                     let secs = best_of(args.seconds, || {
-                        let v: Vec<_> = (0..n)
-                            .map(|i| {
-                                let (inp, _) = (
-                                    wheelhouse_pricing::BsmInputs {
+                        pool.install(|| {
+                            let v: Vec<_> = (0..n)
+                                .into_par_iter()
+                                .with_min_len(64)
+                                .map(|i| {
+                                    let inp = wheelhouse_pricing::BsmInputs {
                                         kind: x.kind[i],
                                         spot: x.spot[i],
                                         strike: x.strike[i],
@@ -293,25 +296,22 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                                         rate: x.rate[i],
                                         dividend_yield: x.dividend_yield[i],
                                         volatility: x.volatility[i],
-                                    },
-                                    (),
-                                );
-                                wheelhouse_pricing::american::american_price(&inp, &s).ok()
-                            })
-                            .collect();
-                        std::hint::black_box(v);
+                                    };
+                                    wheelhouse_pricing::american::american_price(&inp, &s).ok()
+                                })
+                                .collect();
+                            std::hint::black_box(v);
+                        });
                     });
-                    if t == 1 {
-                        ours(
-                            &mut rows,
-                            "american",
-                            &format!("wheelhouse ALO {name} (price)"),
-                            n,
-                            1,
-                            n as f64 / secs,
-                            "price only",
-                        );
-                    }
+                    ours(
+                        &mut rows,
+                        "american",
+                        &format!("wheelhouse ALO {name} (price)"),
+                        n,
+                        t,
+                        n as f64 / secs,
+                        "price only",
+                    );
                 }
             }
         }
