@@ -81,6 +81,11 @@ fn bench(crit: &mut Criterion) {
         dividend_yield: &c.dividend_yield,
         style: None,
     };
+    let (fallbacks, total) = wheelhouse_compute::iv_vector_fallbacks(&input);
+    println!(
+        "vector kernel: {fallbacks} of {total} quotes ({:.3} %) fall back to the scalar solver",
+        100.0 * fallbacks as f64 / total as f64
+    );
     let mut g = crit.benchmark_group("batch_implied_vol");
     g.throughput(Throughput::Elements(n as u64));
     for threads in [1, 2] {

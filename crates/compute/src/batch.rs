@@ -1,8 +1,6 @@
 use rayon::prelude::*;
 use thiserror::Error;
 use wheelhouse_pricing::american::{self, AmericanSettings};
-use wheelhouse_pricing::black::{bsm_greeks_unchecked, validate_bsm};
-use wheelhouse_pricing::iv::implied_volatility_bsm;
 use wheelhouse_pricing::{BsmInputs, ExerciseStyle, Greeks, OptionType, PricingError};
 
 /// Elements per work chunk: large enough to amortise scheduling, small enough to balance
@@ -404,17 +402,53 @@ impl Backend {
         let chunks = split_greeks(&mut out);
         self.pool.install(|| {
             chunks.into_par_iter().for_each(|mut c| {
-                for j in 0..c.price.len() {
-                    let (inp, style) = batch.get(c.start + j);
-                    let r = match style {
-                        ExerciseStyle::European => {
-                            validate_bsm(&inp).map(|()| bsm_greeks_unchecked(&inp))
+                let len = c.price.len();
+                let mut j = 0;
+                while j < len {
+                    // The run of European elements from j, vectorised (crate::simd; an element's
+                    // result does not depend on where its run starts or ends).
+                    let end = batch.style.map_or(len, |st| {
+                        st[c.start + j..c.start + len]
+                            .iter()
+                            .position(|s| *s != ExerciseStyle::European)
+                            .map_or(len, |p| j + p)
+                    });
+                    if end > j {
+                        let r = c.start + j..c.start + end;
+                        let inp = crate::simd::EuroIn {
+                            kind: &batch.kind[r.clone()],
+                            spot: &batch.spot[r.clone()],
+                            strike: &batch.strike[r.clone()],
+                            years: &batch.years[r.clone()],
+                            rate: &batch.rate[r.clone()],
+                            dividend_yield: &batch.dividend_yield[r.clone()],
+                            volatility: &batch.volatility[r],
+                        };
+                        let mut out = crate::simd::EuroOut {
+                            cols: [
+                                &mut c.price[j..end],
+                                &mut c.delta[j..end],
+                                &mut c.gamma[j..end],
+                                &mut c.vega[j..end],
+                                &mut c.theta[j..end],
+                                &mut c.rho[j..end],
+                                &mut c.vanna[j..end],
+                                &mut c.volga[j..end],
+                                &mut c.charm[j..end],
+                            ],
+                            status: &mut c.status[j..end],
+                        };
+                        crate::simd::european(&inp, &mut out);
+                        j = end;
+                    }
+                    if j < len {
+                        // An American element.
+                        let (inp, _) = batch.get(c.start + j);
+                        match american::american_greeks(&inp, &american) {
+                            Ok(g) => c.put(j, &g),
+                            Err(e) => c.status[j] = Status::Failed(e),
                         }
-                        ExerciseStyle::American => american::american_greeks(&inp, &american),
-                    };
-                    match r {
-                        Ok(g) => c.put(j, &g),
-                        Err(e) => c.status[j] = Status::Failed(e),
+                        j += 1;
                     }
                 }
             });
@@ -440,30 +474,27 @@ impl Backend {
                 .enumerate()
                 .for_each(|(ci, (ivs, sts))| {
                     let start = ci * CHUNK;
+                    // European elements: 8-lane vector kernel, scalar fallback per lane
+                    // (crate::iv_simd); a lane's result depends only on its own inputs.
+                    crate::iv_simd::implied_volatility_chunk(input, start, ivs, sts);
+                    let Some(styles) = input.style else {
+                        return;
+                    };
                     for j in 0..ivs.len() {
                         let i = start + j;
-                        let style = input.style.map_or(ExerciseStyle::European, |s| s[i]);
-                        let r = match style {
-                            ExerciseStyle::European => implied_volatility_bsm(
-                                input.price[i],
-                                input.spot[i],
-                                input.strike[i],
-                                input.years[i],
-                                input.rate[i],
-                                input.dividend_yield[i],
-                                input.kind[i],
-                            ),
-                            ExerciseStyle::American => american::american_implied_volatility(
-                                input.price[i],
-                                input.spot[i],
-                                input.strike[i],
-                                input.years[i],
-                                input.rate[i],
-                                input.dividend_yield[i],
-                                input.kind[i],
-                                &american,
-                            ),
-                        };
+                        if styles[i] != ExerciseStyle::American {
+                            continue;
+                        }
+                        let r = american::american_implied_volatility(
+                            input.price[i],
+                            input.spot[i],
+                            input.strike[i],
+                            input.years[i],
+                            input.rate[i],
+                            input.dividend_yield[i],
+                            input.kind[i],
+                            &american,
+                        );
                         match r {
                             Ok(v) => ivs[j] = v,
                             Err(e) => sts[j] = Status::Failed(e),

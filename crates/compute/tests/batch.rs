@@ -209,7 +209,9 @@ fn bad_elements_fail_alone() {
             c.kind[i],
         );
         match direct {
-            Ok(v) => assert_eq!(iv.implied_volatility[i].to_bits(), v.to_bits()),
+            // European elements go through the vector kernel (iv_simd): equal to the scalar
+            // solver to well within its accuracy, not necessarily to the bit.
+            Ok(v) => assert!((iv.implied_volatility[i] - v).abs() <= 1e-12 * v, "{i}"),
             Err(e) => assert_eq!(iv.status[i], Status::Failed(e)),
         }
     }
