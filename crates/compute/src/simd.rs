@@ -884,12 +884,9 @@ impl Tile {
             y.store(&mut self.ln_sk, j);
             flag.store(&mut self.scalar_ln, j);
         }
-        // Lanes whose ln(S/K) may round differently from the libm's take the libm's.
-        for j in 0..TILE {
-            if self.scalar_ln[j] {
-                self.ln_sk[j] = self.ratio[j].ln();
-            }
-        }
+        // Lanes whose ln(S/K) may round differently from the libm's take the libm's (skipping
+        // eight lanes at a time where none does).
+        for_each_set(&self.scalar_ln, |j| self.ln_sk[j] = self.ratio[j].ln());
         for j in 0..TILE / PACK {
             self.stage_d(j);
         }
@@ -947,9 +944,13 @@ impl Tile {
             & v[3].abs().le(REGULAR_MAX)
             & v[4].abs().le(REGULAR_MAX);
         (!ok).store(&mut self.redo, j);
-        for c in 0..6 {
-            ok.sel(v[c], FILL[c]).store(&mut self.x[c], j);
-        }
+        // One by one (a loop here could keep the stage from being vectorised).
+        ok.sel(v[0], FILL[0]).store(&mut self.x[0], j);
+        ok.sel(v[1], FILL[1]).store(&mut self.x[1], j);
+        ok.sel(v[2], FILL[2]).store(&mut self.x[2], j);
+        ok.sel(v[3], FILL[3]).store(&mut self.x[3], j);
+        ok.sel(v[4], FILL[4]).store(&mut self.x[4], j);
+        ok.sel(v[5], FILL[5]).store(&mut self.x[5], j);
         let call = pack!(M, false, |i| self.kind[j + i * (TILE / PACK)]
             == OptionType::Call);
         call.sel(1.0, -1.0).store(&mut self.w, j);
@@ -1137,14 +1138,36 @@ impl Tile {
                         * (0.5 * inv_sst * inv_sqrt_t * inv_sqrt_t),
                 ),
         ];
-        let mut sum = V::from(0.0);
-        for (oc, v) in self.o.iter_mut().zip(g) {
-            v.store(oc, j);
-            sum = sum + v;
-        }
+        // Stored one by one (a loop here could keep the stage from being vectorised).
+        let [price, delta, gamma, vega, theta, rho, vanna, volga, charm] = g;
+        price.store(&mut self.o[0], j);
+        delta.store(&mut self.o[1], j);
+        gamma.store(&mut self.o[2], j);
+        vega.store(&mut self.o[3], j);
+        theta.store(&mut self.o[4], j);
+        rho.store(&mut self.o[5], j);
+        vanna.store(&mut self.o[6], j);
+        volga.store(&mut self.o[7], j);
+        charm.store(&mut self.o[8], j);
+        let sum = price + delta + gamma + vega + theta + rho + vanna + volga + charm;
         // Any output ±∞ or NaN (sum·0 is NaN then; a finite sum that overflows only costs a
         // needless redo).
         (M::load(&self.redo, j) | (sum * 0.0).ne(0.0)).store(&mut self.redo, j);
+    }
+}
+
+/// Calls `f(j)` for every `j` with `flags[j]` set, testing eight flags at a time.
+#[inline(always)]
+fn for_each_set(flags: &[bool; TILE], mut f: impl FnMut(usize)) {
+    for (k, eight) in flags.chunks_exact(8).enumerate() {
+        let any = eight.iter().fold(0u8, |a, &b| a | u8::from(b));
+        if any != 0 {
+            for (l, &b) in eight.iter().enumerate() {
+                if b {
+                    f(8 * k + l);
+                }
+            }
+        }
     }
 }
 
@@ -1175,11 +1198,11 @@ fn run_tiles(inp: &EuroIn<'_>, out: &mut EuroOut<'_>) {
         for (col, v) in out.cols.iter_mut().zip(&tile.o) {
             col[i..i + m].copy_from_slice(&v[..m]);
         }
-        for j in 0..m {
-            if tile.redo[j] {
+        for_each_set(&tile.redo, |j| {
+            if j < m {
                 out.scalar(inp, i + j);
             }
-        }
+        });
         i += m;
     }
 }

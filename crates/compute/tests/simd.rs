@@ -238,9 +238,10 @@ fn agrees_with_the_scalar_reference() {
         .map(|(n, (w, _))| format!("{n} {w:.3}"))
         .collect();
     println!(
-        "{} elements; max |diff|/tolerance: {}",
+        "{} elements; max |diff|/tolerance: {}; worst price at {:?}",
         c.len(),
-        summary.join(", ")
+        summary.join(", "),
+        c.get(worst[0].1)
     );
 }
 
