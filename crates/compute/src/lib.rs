@@ -4,9 +4,14 @@
 //! A batch never fails as a whole because one element is bad: each element carries a
 //! [`Status`]. Outputs are allocated once per batch, never per element. Work is split into
 //! fixed-size chunks and spread over the CPU cores with rayon; every element's result depends
-//! only on its own inputs (European implied volatilities go through an 8-lane vector kernel,
-//! partial groups padded, with per-lane scalar fallback), so results are bit-identical for 1 or
-//! N threads and any batch split.
+//! only on its own inputs, so results are bit-identical for 1 or N threads and any batch split.
+//!
+//! European prices + Greeks and European implied volatilities go through vector kernels
+//! (AVX-512 or AVX2+FMA, chosen at run time with `is_x86_feature_detected!`; partial groups
+//! padded; lanes with extreme inputs recomputed by the scalar reference). They agree with the
+//! scalar f64 reference in `wheelhouse-pricing` to 1e-13·|value| + 1e-15·(largest term)
+//! (Greeks) and within the IV accuracy bound, not bit for bit; other CPUs use the scalar
+//! reference itself. American elements use the scalar Andersen–Lake–Offengenden engine.
 //!
 //! This crate has the CPU backend; the CUDA backend joins it behind the same types later.
 #![deny(missing_docs)]
