@@ -281,7 +281,10 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                         n as f64 / secs,
                         "price + all Greeks",
                     );
-                    let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build().context("thread pool")?;
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(t)
+                        .build()
+                        .context("thread pool")?;
                     let secs = best_of(args.seconds, || {
                         pool.install(|| {
                             let v: Vec<_> = (0..n)
