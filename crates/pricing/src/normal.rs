@@ -42,21 +42,24 @@ const THRESHOLD: f64 = 0.468_75;
 pub(crate) const CDF_THRESHOLD: f64 = 0.6629126073623883;
 
 // Cody (1969) coefficients, |x| ≤ 0.46875: erf(x) = x·A(x²)/B(x²).
-const A: [f64; 5] = [
+/// Cody's erf coefficients, |x| ≤ 0.46875, numerator (shared with the vector kernels).
+pub const A: [f64; 5] = [
     3.1611237438705655,
     113.86415415105016,
     377.485237685302,
     3209.3775891384694,
     0.18577770618460315,
 ];
-const B: [f64; 4] = [
+/// Cody's erf coefficients, |x| ≤ 0.46875, denominator.
+pub const B: [f64; 4] = [
     23.601290952344122,
     244.02463793444417,
     1282.6165260773723,
     2844.236833439171,
 ];
 // 0.46875 < x ≤ 4: erfcx(x) = C(x)/D(x).
-const C: [f64; 9] = [
+/// Cody's erfc coefficients, 0.46875 < x ≤ 4, numerator.
+pub const C: [f64; 9] = [
     0.5641884969886701,
     8.883149794388377,
     66.11919063714163,
@@ -67,7 +70,8 @@ const C: [f64; 9] = [
     1230.3393547979972,
     2.1531153547440383e-08,
 ];
-const D: [f64; 8] = [
+/// Cody's erfc coefficients, 0.46875 < x ≤ 4, denominator.
+pub const D: [f64; 8] = [
     15.744926110709835,
     117.6939508913125,
     537.1811018620099,
@@ -78,7 +82,8 @@ const D: [f64; 8] = [
     1230.3393548037495,
 ];
 // x > 4: erfcx(x) = (1/√π − P(1/x²)/(x²·Q(1/x²)))/x.
-const P: [f64; 6] = [
+/// Cody's erfc coefficients, x > 4 (asymptotic), numerator.
+pub const P: [f64; 6] = [
     0.30532663496123236,
     0.36034489994980445,
     0.12578172611122926,
@@ -86,7 +91,8 @@ const P: [f64; 6] = [
     0.0006587491615298378,
     0.016315387137302097,
 ];
-const Q: [f64; 5] = [
+/// Cody's erfc coefficients, x > 4 (asymptotic), denominator.
+pub const Q: [f64; 5] = [
     2.568520192289822,
     1.8729528499234604,
     0.5279051029514285,
@@ -295,7 +301,8 @@ pub(crate) fn norm_cdf_central(z: f64) -> f64 {
 }
 
 // Wichura (1988), AS 241 PPND16: ascending powers, denominators with leading 1.
-const AS241_A: [f64; 8] = [
+/// Wichura AS 241 (PPND16), central region, numerator.
+pub const AS241_A: [f64; 8] = [
     3.3871328727963665,
     133.14166789178438,
     1971.5909503065513,
@@ -305,7 +312,8 @@ const AS241_A: [f64; 8] = [
     33430.57558358813,
     2509.0809287301227,
 ];
-const AS241_B: [f64; 8] = [
+/// Wichura AS 241 (PPND16), central region, denominator.
+pub const AS241_B: [f64; 8] = [
     1.0,
     42.31333070160091,
     687.1870074920579,
@@ -315,7 +323,8 @@ const AS241_B: [f64; 8] = [
     28729.085735721943,
     5226.495278852854,
 ];
-const AS241_C: [f64; 8] = [
+/// Wichura AS 241 (PPND16), intermediate tail, numerator.
+pub const AS241_C: [f64; 8] = [
     1.4234371107496835,
     4.630337846156546,
     5.769497221460691,
@@ -325,7 +334,8 @@ const AS241_C: [f64; 8] = [
     0.022723844989269184,
     0.0007745450142783414,
 ];
-const AS241_D: [f64; 8] = [
+/// Wichura AS 241 (PPND16), intermediate tail, denominator.
+pub const AS241_D: [f64; 8] = [
     1.0,
     2.053191626637759,
     1.6763848301838038,
@@ -335,7 +345,8 @@ const AS241_D: [f64; 8] = [
     0.0005475938084995345,
     1.0507500716444169e-09,
 ];
-const AS241_E: [f64; 8] = [
+/// Wichura AS 241 (PPND16), far tail, numerator.
+pub const AS241_E: [f64; 8] = [
     6.657904643501103,
     5.463784911164114,
     1.7848265399172913,
@@ -345,7 +356,8 @@ const AS241_E: [f64; 8] = [
     2.7115555687434876e-05,
     2.0103343992922881e-07,
 ];
-const AS241_F: [f64; 8] = [
+/// Wichura AS 241 (PPND16), far tail, denominator.
+pub const AS241_F: [f64; 8] = [
     1.0,
     0.599832206555888,
     0.1369298809227358,
