@@ -19,6 +19,8 @@
 use crate::batch::{IvInput, Status};
 use wheelhouse_pricing::ExerciseStyle;
 use wheelhouse_pricing::iv::implied_volatility_bsm;
+// Region bounds and the step criterion must match the scalar solver exactly.
+use wheelhouse_pricing::iv::{ETA, STEP_TOLERANCE, TAU};
 use wheelhouse_pricing::normal::{
     A, AS241_A, AS241_B, AS241_C, AS241_D, AS241_E, AS241_F, B, C, D, P, Q,
 };
@@ -39,11 +41,8 @@ const SQRT_3: f64 = 1.7320508075688772;
 /// ln √3.
 const LN_SQRT_3: f64 = 0.5493061443340549;
 const ONE_OVER_SQRT_PI: f64 = 0.564_189_583_547_756_3;
-const ETA: f64 = -12.0;
-const TAU: f64 = 0.1;
 const THRESHOLD: f64 = 0.468_75;
 const CDF_THRESHOLD: f64 = 0.6629126073623883;
-const STEP_TOLERANCE: f64 = 1e-5;
 const R_MIN: f64 = -(1.0 - 1.490_116_119_384_765_6e-8);
 const R_MAX: f64 = 2.0 / (f64::EPSILON * f64::EPSILON);
 

@@ -89,11 +89,11 @@ const FRAC_1_SQRT_3: f64 = 0.5773502691896258;
 const SQRT_3: f64 = 1.7320508075688772;
 
 /// Region 1 (asymptotic expansion) applies for h < ETA and h + t < ETA + TAU.
-const ETA: f64 = -12.0;
+pub const ETA: f64 = -12.0;
 /// Region 2 (small-t expansion) applies for t < TAU. LBR uses 2·ε^{1/6} ≈ 0.0049 with a
 /// fixed-order expansion; the recurrence below converges fast enough to go to 0.1, which cuts
 /// the cancellation of the difference forms just above the threshold from ~1/(2·0.0049) to ~5.
-const TAU: f64 = 0.1;
+pub const TAU: f64 = 0.1;
 /// Householder steps always taken for subnormal normalised prices (whose evaluation is less
 /// accurate); otherwise one suffices where the step itself was small, see `STEP_TOLERANCE`:
 /// Householder(3) converges with order four.
@@ -103,7 +103,7 @@ const MAX_STEPS: u32 = 12;
 /// After `MIN_STEPS`, keep iterating only while |ds| > this · s. A step of relative size δ
 /// from a guess in the basin leaves a relative error of order δ⁴ (Householder(3) is of order
 /// four), so 1e-5 leaves ~1e-20·s: far below rounding.
-const STEP_TOLERANCE: f64 = 1e-5;
+pub const STEP_TOLERANCE: f64 = 1e-5;
 
 // ---------------------------------------------------------------------------------------------
 // Normalised Black function.
