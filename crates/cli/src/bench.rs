@@ -24,6 +24,9 @@ const PEERS_PY: &str = include_str!("peers.py");
 pub enum Suite {
     /// Price + Greeks, implied volatility and American pricing.
     Pricing,
+    /// Store imports: canonical Parquet and CSV quote files into a fresh store, with DuckDB's
+    /// own unvalidated CSV reader as the peer (`--sizes` gives the row count).
+    Import,
 }
 
 /// `wheelhouse bench`.
@@ -162,7 +165,9 @@ fn implied_vol_crate(price: f64, x: &Inputs, i: usize) -> Option<f64> {
 
 /// Runs the suite and prints the report.
 pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> Result<u8, Exit> {
-    let Suite::Pricing = args.suite;
+    if args.suite == Suite::Import {
+        return run_import(&args, format);
+    }
     let all =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let thread_counts: Vec<usize> = if all > 1 { vec![1, all] } else { vec![1] };
@@ -491,4 +496,194 @@ fn report(rows: &[Row], format: Format) -> Result<(), Exit> {
         }
     }
     Ok(())
+}
+
+/// `wheelhouse bench import`: canonical quote files of `--sizes` rows (one size: the largest)
+/// imported into a fresh store; DuckDB's bare `read_csv` into the same table as the peer.
+fn run_import(args: &BenchArgs, format: Option<Format>) -> Result<u8, Exit> {
+    use wheelhouse_core::records::OptionQuote;
+    use wheelhouse_core::{ExerciseStyle, Settlement, UnixNanos};
+    use wheelhouse_store::{ImportOptions, Store, StoreConfig, Table};
+    let n = args.sizes.iter().copied().max().unwrap_or(1_000_000).max(1);
+    let dir = tempfile_dir()?;
+    // Rows: 4 symbols × days × 12 expiries × strikes × 2 types, distinct keys.
+    let mut rng = SplitMix(args.seed);
+    let day = 86_400_000_000_000i64;
+    let t0 = 1_362_171_600_000_000_000i64;
+    let mut quotes = Vec::with_capacity(n);
+    let per_day = 4 * 12 * 100 * 2;
+    for i in 0..n {
+        let d = (i / per_day) as i64;
+        let r = i % per_day;
+        let sym = ["AAPL", "IBM", "MSFT", "GOOG"][r / 2400];
+        let e = (r / 200) % 12;
+        let k = 50.0 + ((r / 2) % 100) as f64 * 2.5;
+        let mid = 0.05 + 20.0 * rng.next();
+        quotes.push(OptionQuote {
+            underlying: sym.to_string(),
+            quote_time: UnixNanos(t0 + d * day),
+            expiration: UnixNanos(t0 + d * day + (e as i64 + 1) * 7 * day),
+            strike: k,
+            option_type: if r % 2 == 0 {
+                OptionType::Call
+            } else {
+                OptionType::Put
+            },
+            style: ExerciseStyle::American,
+            settlement: Settlement::Pm,
+            multiplier: 100.0,
+            bid: (mid * 0.98 * 100.0).round() / 100.0,
+            ask: (mid * 1.02 * 100.0).round() / 100.0 + 0.01,
+            last: None,
+            volume: Some((rng.next() * 1000.0) as i64),
+            open_interest: Some((rng.next() * 10_000.0) as i64),
+            underlying_price: 100.0,
+            vendor_iv: None,
+            vendor_delta: None,
+        });
+    }
+    let pq = dir.join("quotes.parquet");
+    let csv_path = dir.join("quotes.csv");
+    {
+        let mut w = parquet::arrow::ArrowWriter::try_new(
+            std::fs::File::create(&pq).context("create parquet")?,
+            wheelhouse_store::records::quotes_batch(&quotes[..1])
+                .map_err(|e| anyhow!(e))?
+                .schema(),
+            None,
+        )
+        .context("parquet writer")?;
+        let mut c = csv::Writer::from_path(&csv_path).context("create csv")?;
+        c.write_record([
+            "underlying",
+            "quote_time",
+            "expiration",
+            "strike",
+            "type",
+            "style",
+            "settlement",
+            "multiplier",
+            "bid",
+            "ask",
+            "last",
+            "volume",
+            "open_interest",
+            "underlying_price",
+        ])
+        .context("csv")?;
+        for chunk in quotes.chunks(65_536) {
+            w.write(&wheelhouse_store::records::quotes_batch(chunk).map_err(|e| anyhow!(e))?)
+                .context("parquet write")?;
+            for q in chunk {
+                c.write_record([
+                    q.underlying.clone(),
+                    q.quote_time.0.to_string(),
+                    q.expiration.0.to_string(),
+                    q.strike.to_string(),
+                    q.option_type.as_str().into(),
+                    "american".into(),
+                    "pm".into(),
+                    "100".into(),
+                    q.bid.to_string(),
+                    q.ask.to_string(),
+                    String::new(),
+                    q.volume.unwrap_or(0).to_string(),
+                    q.open_interest.unwrap_or(0).to_string(),
+                    "100".into(),
+                ])
+                .context("csv")?;
+            }
+        }
+        w.close().context("parquet close")?;
+        c.flush().context("csv flush")?;
+    }
+    drop(quotes);
+    // CSV instants as RFC 3339 would be typical; integers are not accepted as times, so write
+    // the CSV times as RFC 3339 through a second pass.
+    let csv_rfc = dir.join("quotes_rfc3339.csv");
+    {
+        let mut r = csv::Reader::from_path(&csv_path).context("read csv")?;
+        let mut w = csv::Writer::from_path(&csv_rfc).context("create csv")?;
+        w.write_record(r.headers().context("csv")?).context("csv")?;
+        let mut rec = csv::StringRecord::new();
+        while r.read_record(&mut rec).context("csv")? {
+            let conv = |s: &str| -> String {
+                let ns: i64 = s.parse().unwrap_or(0);
+                jiff::Timestamp::from_nanosecond(i128::from(ns))
+                    .map_or_else(|_| s.to_string(), |t| t.to_string())
+            };
+            let mut out: Vec<String> = rec.iter().map(str::to_string).collect();
+            out[1] = conv(&rec[1]);
+            out[2] = conv(&rec[2]);
+            w.write_record(&out).context("csv")?;
+        }
+        w.flush().context("csv")?;
+    }
+    let mut rows = Vec::new();
+    let mut nop = |_: u64, _: u64| {};
+    for (what, path) in [("parquet", &pq), ("csv", &csv_rfc)] {
+        let db = dir.join(format!("bench_{what}.duckdb"));
+        let mut store = Store::open(&db, &StoreConfig::default()).map_err(|e| anyhow!(e))?;
+        let started = Instant::now();
+        let rep = store
+            .import_file(Table::Quotes, path, &ImportOptions::default(), &mut nop)
+            .map_err(|e| anyhow!(e))?;
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "  import {what:<8} {} rows accepted in {secs:.3} s: {:.2} M rows/s",
+            rep.accepted,
+            n as f64 / secs / 1e6
+        );
+        rows.push(Row {
+            task: "import".into(),
+            engine: format!("wheelhouse import ({what}, validated, keyed)"),
+            n,
+            threads: 0,
+            per_sec: n as f64 / secs,
+            ratio_vs_peer: None,
+            note: format!("{} accepted", rep.accepted),
+        });
+    }
+    // Peer: DuckDB's own CSV reader straight into the table, no validation or key checks.
+    {
+        let db = dir.join("bench_peer.duckdb");
+        let store = Store::open(&db, &StoreConfig::default()).map_err(|e| anyhow!(e))?;
+        let started = Instant::now();
+        store
+            .connection()
+            .execute_batch(&format!(
+                "INSERT INTO option_quotes (underlying, root, quote_time, expiration, strike, type, style, settlement, multiplier, bid, ask, last, volume, open_interest, underlying_price, import_id)
+                 SELECT underlying, underlying, quote_time, expiration, strike, type, style, settlement, multiplier, bid, ask, last, volume, open_interest, underlying_price, 1
+                 FROM read_csv('{}', header = true, auto_detect = true)",
+                csv_path.display()
+            ))
+            .map_err(|e| anyhow!(e))?;
+        let secs = started.elapsed().as_secs_f64();
+        let peer = n as f64 / secs;
+        eprintln!(
+            "  peer: DuckDB read_csv (no validation) {:.2} M rows/s",
+            peer / 1e6
+        );
+        for r in rows.iter_mut().filter(|r| r.engine.contains("csv")) {
+            r.ratio_vs_peer = Some(r.per_sec / peer);
+        }
+        rows.push(Row {
+            task: "import".into(),
+            engine: "peer: DuckDB read_csv + INSERT (no validation)".into(),
+            n,
+            threads: 0,
+            per_sec: peer,
+            ratio_vs_peer: None,
+            note: "integer-ns CSV".into(),
+        });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    report(&rows, format.unwrap_or(Format::Table))?;
+    Ok(EXIT_OK)
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf, Exit> {
+    let base = std::env::temp_dir().join(format!("wheelhouse-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
+    Ok(base)
 }

@@ -6,6 +6,9 @@
 
 mod bench;
 mod commands;
+mod data;
+mod output;
+mod plot;
 mod table;
 
 use std::process::ExitCode;
@@ -77,6 +80,8 @@ struct Cli {
     /// Worker threads for batch work (default: all logical cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    #[command(flatten)]
+    store: data::StoreFlags,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,6 +94,17 @@ enum Command {
     Iv(commands::IvArgs),
     /// Benchmarks, side by side with installed peers.
     Bench(bench::BenchArgs),
+    /// Create the store (and with --sample load the bundled sample data).
+    Init(data::InitArgs),
+    /// Import a CSV or Parquet file into the store: atomic, idempotent, every rejected row
+    /// reported with its line and reason.
+    Import(data::ImportArgs),
+    /// Export a stored table as Parquet in the canonical (re-importable) layout.
+    Export(data::ExportArgs),
+    /// One chain snapshot: bid/ask/mid implied volatilities and Greeks of every quote.
+    Chain(data::ChainArgs),
+    /// The fitted SVI volatility surface of a snapshot, its arbitrage checks and summary.
+    Surface(data::SurfaceArgs),
 }
 
 fn main() -> ExitCode {
@@ -107,10 +123,23 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    if let Some(t) = cli.threads
+        && t > 0
+    {
+        // Chain analytics and other rayon work use the global pool.
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global();
+    }
     let result = match cli.command {
         Command::Price(a) => commands::price(a, cli.format, cli.threads),
         Command::Iv(a) => commands::iv(a, cli.format, cli.threads),
         Command::Bench(a) => bench::run(a, cli.format, cli.threads),
+        Command::Init(a) => data::init(a, &cli.store, cli.format),
+        Command::Import(a) => data::import(a, &cli.store, cli.format),
+        Command::Export(a) => data::export(a, &cli.store),
+        Command::Chain(a) => data::chain(a, &cli.store, cli.format),
+        Command::Surface(a) => data::surface(a, &cli.store, cli.format),
     };
     match result {
         Ok(code) => ExitCode::from(code),

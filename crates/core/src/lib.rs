@@ -1,11 +1,19 @@
 //! Domain primitives shared by every wheelhouse crate.
 //!
-//! For now: [`UnixNanos`], a nanosecond UTC timestamp, and [`year_fraction_act365f`], the
-//! project's one day count for time to expiry (fractional ACT/365F, never whole days).
+//! [`UnixNanos`], a nanosecond UTC timestamp; [`year_fraction_act365f`], the project's one day
+//! count for time to expiry (fractional ACT/365F, never whole days); option contract terms
+//! ([`OptionType`], [`ExerciseStyle`], [`Settlement`]); exchange-local instants
+//! ([`exchange_time`]); and the canonical market-data records ([`records`]).
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 use thiserror::Error;
+
+pub mod contract;
+pub mod exchange_time;
+pub mod records;
+
+pub use contract::{ExerciseStyle, OptionType, Settlement};
 
 /// Nanoseconds in one ACT/365F year.
 pub const NANOS_PER_YEAR: f64 = 365.0 * 86_400.0 * 1e9;
@@ -22,10 +30,29 @@ pub enum CoreError {
         /// End, ns since the Unix epoch.
         end: i64,
     },
+    /// An impossible or out-of-range date or time.
+    #[error("invalid date or time: {0}")]
+    InvalidDate(String),
+    /// The time-zone database could not resolve a zone.
+    #[error("time zone: {0}")]
+    TimeZone(String),
 }
 
 /// A UTC instant as nanoseconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(transparent)]
 pub struct UnixNanos(pub i64);
 
 impl UnixNanos {

@@ -446,12 +446,20 @@ fn r_over_h(r: f64, tau: f64) -> f64 {
 
 /// QD+ (Li) exercise boundary of the put at time to expiry `tau`, by safeguarded Newton in
 /// ln B from `guess`.
-fn qd_plus(k: f64, r: f64, q: f64, sigma: f64, tau: f64, xmax: f64, guess: f64) -> f64 {
+#[allow(clippy::too_many_arguments)]
+fn qd_plus(
+    k: f64,
+    r: f64,
+    q: f64,
+    sigma: f64,
+    tau: f64,
+    xmax: f64,
+    guess: f64,
+    nc: &NodeCarry,
+) -> f64 {
     let v = sigma * tau.sqrt();
     let sig2 = sigma * sigma;
-    let dr = (-r * tau).exp();
-    let dq = (-q * tau).exp();
-    let g = r_over_h(r, tau);
+    let (dr, dq, g) = (nc.dr, nc.dq, nc.r_over_h);
     let omega = 2.0 * (r - q) / sig2;
     let sq = ((omega - 1.0) * (omega - 1.0) + 8.0 * g / sig2).sqrt();
     let lambda = 0.5 * (-(omega - 1.0) - sq);
@@ -494,6 +502,131 @@ fn qd_plus(k: f64, r: f64, q: f64, sigma: f64, tau: f64, xmax: f64, guess: f64) 
     x.exp().min(hi)
 }
 
+/// Per-node quantities that depend on the carry (r, q, T) and the settings but not on σ, spot
+/// or strike.
+#[derive(Debug, Clone, Copy, Default)]
+struct NodeCarry {
+    /// e^{−(r−q)τ}.
+    fwd: f64,
+    /// e^{rτ}.
+    ert: f64,
+    /// e^{qτ}.
+    eqt: f64,
+    /// e^{−rτ}.
+    dr: f64,
+    /// e^{−qτ}.
+    dq: f64,
+    /// r/(1 − e^{−rτ}).
+    r_over_h: f64,
+}
+
+/// The σ-independent exponentials of one boundary solve and premium integral for a carry
+/// (r, q, T) and settings: an implied-volatility search, the bumps of vega and the bid and ask
+/// inversions of one quote (and all quotes of one expiry) share them. Built by
+/// [`carry_for`], which keeps the last few per thread.
+#[derive(Debug)]
+struct Carry {
+    key: [u64; 7],
+    /// Per node k = 0..=n.
+    node: Vec<NodeCarry>,
+    /// Per node k and point j of the coarse rule, `(e^{−qm}, e^{−rm}, e^{(r−q)m})` at
+    /// m = τ_k sin²θ_j.
+    coarse: Vec<[f64; 3]>,
+    /// The same for the fine rule.
+    fine: Vec<[f64; 3]>,
+    /// Per point of the premium rule at t = T sin²θ_j: `(e^{−rt}, e^{−qt})`.
+    premium: Vec<[f64; 2]>,
+}
+
+impl Carry {
+    fn key(p: &Put, st: &AmericanSettings) -> [u64; 7] {
+        [
+            p.r.to_bits(),
+            p.q.to_bits(),
+            p.t.to_bits(),
+            st.nodes as u64,
+            st.coarse_points as u64,
+            st.integration_points as u64,
+            st.premium_points as u64,
+        ]
+    }
+
+    fn new(p: &Put, st: &AmericanSettings) -> Carry {
+        let n = st.nodes;
+        let cos = cos_table(n);
+        let sqrt_t = p.t.sqrt();
+        let (r, q) = (p.r, p.q);
+        let mut node = vec![NodeCarry::default(); n + 1];
+        let mut taus = vec![0.0; n + 1];
+        for k in 1..=n {
+            let sq_tau = 0.5 * sqrt_t * (1.0 - cos[k]);
+            let tau = sq_tau * sq_tau;
+            taus[k] = tau;
+            node[k] = NodeCarry {
+                fwd: (-(r - q) * tau).exp(),
+                ert: (r * tau).exp(),
+                eqt: (q * tau).exp(),
+                dr: (-r * tau).exp(),
+                dq: (-q * tau).exp(),
+                r_over_h: r_over_h(r, tau),
+            };
+        }
+        let per_point = |l: usize| -> Vec<[f64; 3]> {
+            let rl = rule(l);
+            let mut v = Vec::with_capacity((n + 1) * l);
+            // Node 0 (τ = 0) is never updated: its entries are placeholders.
+            v.resize(l, [1.0; 3]);
+            for &tau in &taus[1..] {
+                for &sn in rl.sin {
+                    let m = tau * sn * sn;
+                    let (eqm, erm) = ((-q * m).exp(), (-r * m).exp());
+                    v.push([eqm, erm, eqm / erm]);
+                }
+            }
+            v
+        };
+        let pr = rule(st.premium_points);
+        let premium = pr
+            .sin
+            .iter()
+            .map(|&sn| {
+                let tt = p.t * sn * sn;
+                [(-r * tt).exp(), (-q * tt).exp()]
+            })
+            .collect();
+        Carry {
+            key: Self::key(p, st),
+            node,
+            coarse: per_point(st.coarse_points),
+            fine: per_point(st.integration_points),
+            premium,
+        }
+    }
+}
+
+/// The [`Carry`] of `p` and `st`, from this thread's cache of the last four used (puts and
+/// calls of one expiry alternate between two carries in put space).
+fn carry_for(p: &Put, st: &AmericanSettings) -> std::rc::Rc<Carry> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    thread_local! {
+        static CACHE: RefCell<Vec<Rc<Carry>>> = const { RefCell::new(Vec::new()) };
+    }
+    let key = Carry::key(p, st);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some(i) = c.iter().position(|e| e.key == key) {
+            let e = c.remove(i);
+            c.insert(0, Rc::clone(&e));
+            return e;
+        }
+        let e = Rc::new(Carry::new(p, st));
+        c.insert(0, Rc::clone(&e));
+        c.truncate(4);
+        e
+    })
+}
+
 /// Workspace of one boundary solve (on the stack).
 struct Solver {
     p: Put,
@@ -523,7 +656,7 @@ fn put_regime(r: f64, q: f64) -> Result<Option<f64>, PricingError> {
 }
 
 impl Solver {
-    fn solve(p: Put, xratio: f64, st: &AmericanSettings) -> Solver {
+    fn solve(p: Put, xratio: f64, st: &AmericanSettings, carry: &Carry) -> Solver {
         let n = st.nodes;
         let xmax = p.k * xratio;
         let eq_a = match st.equation {
@@ -565,7 +698,7 @@ impl Solver {
                 gs[k - 1] + slope * (sq_tau[k] - sq_tau[k - 1])
             };
             let guess = xmax * (-g_guess.max(0.0)).exp();
-            let bk = qd_plus(p.k, p.r, p.q, p.sigma, tau, xmax, guess);
+            let bk = qd_plus(p.k, p.r, p.q, p.sigma, tau, xmax, guess, &carry.node[k]);
             let bk = if bk.is_finite() && bk > 0.0 {
                 bk
             } else {
@@ -579,20 +712,15 @@ impl Solver {
 
         let rl_fine = rule(st.integration_points);
         let rl_coarse = rule(st.coarse_points);
-        // Per-node constants: K e^{−(r−q)τ}, e^{rτ}, e^{qτ}.
-        let mut node_c = [[0.0; 3]; MAX_NODES + 1];
-        for k in 1..=n {
-            let tau = sq_tau[k] * sq_tau[k];
-            node_c[k] = [
-                p.k * (-(p.r - p.q) * tau).exp(),
-                (p.r * tau).exp(),
-                (p.q * tau).exp(),
-            ];
-        }
         let mut scratch = Scratch::new();
         let ci = st.coarse_iterations;
         for it in 0..st.iterations + ci {
-            let rl = if it < ci { rl_coarse } else { rl_fine };
+            let (rl, exps) = if it < ci {
+                (rl_coarse, &carry.coarse)
+            } else {
+                (rl_fine, &carry.fine)
+            };
+            let l = rl.sin.len();
             let newton = it < st.newton_iterations;
             for k in 1..=n {
                 let bk = b[k];
@@ -601,7 +729,8 @@ impl Solver {
                     y[k].sqrt(),
                     sq_tau[k],
                     zp1[k],
-                    &node_c[k],
+                    &carry.node[k],
+                    &exps[k * l..(k + 1) * l],
                     &rl,
                     newton,
                     &mut scratch,
@@ -630,7 +759,8 @@ impl Solver {
         gb: f64,
         st: f64,
         zp1: f64,
-        nc: &[f64; 3],
+        nc: &NodeCarry,
+        exps: &[[f64; 3]],
         rl: &Rule,
         newton: bool,
         sc: &mut Scratch,
@@ -652,25 +782,26 @@ impl Solver {
             let dp = x / vm + 0.5 * vm;
             let a = gauss(dp);
             let cdp = cdf_with_gauss(dp, a);
+            let [eqm, erm, erqm] = exps[j];
+            let elnr = lnr.exp();
             if self.eq_a {
                 // e^{ru} φ(d₋) = e^{rτ} φ(d₊) e^{lnr − qm};  e^{qu} = e^{qτ} e^{−qm}
-                let eqm = (-q * m).exp();
-                ni += w * cs * a * (lnr - q * m).exp();
+                ni += w * cs * a * elnr * eqm;
                 di += w * cs * eqm * cdp * sn;
                 di2 += w * cs * eqm * a;
             } else {
-                // Φ(d₋) needs e^{−d₋²/2} = e^{−d₊²/2} e^{x}
+                // Φ(d₋) needs e^{−d₋²/2} = e^{−d₊²/2} e^{x}, e^{x} = e^{lnr} e^{(r−q)m}
                 let dm = dp - vm;
-                let cdm = cdf_with_gauss(dm, a * x.exp());
+                let cdm = cdf_with_gauss(dm, a * elnr * erqm);
                 let wu = w * sn * cs;
-                ni += wu * (-r * m).exp() * cdm;
-                di += wu * (-q * m).exp() * cdp;
+                ni += wu * erm * cdm;
+                di += wu * eqm * cdp;
             }
         }
         let v = sst;
         let dp = (self.ln_xk - gb + rq * tau) / v + 0.5 * v;
         let dm = dp - v;
-        let [alpha, ert, eqt] = *nc;
+        let (alpha, ert, eqt) = (self.p.k * nc.fwd, nc.ert, nc.eqt);
         let (nn, dd, nd, ddd);
         if self.eq_a {
             let pdp = gauss(dp) * INV_SQRT_2PI;
@@ -698,7 +829,7 @@ impl Solver {
 
     /// Put price, delta and gamma at spot `s` (boundary held fixed); `exercise` when spot is in
     /// the exercise region.
-    fn value(&self, s: f64, pts: usize, with_greeks: bool) -> PutValue {
+    fn value(&self, s: f64, pts: usize, with_greeks: bool, carry: &Carry) -> PutValue {
         let Put {
             k, r, q, sigma, t, ..
         } = self.p;
@@ -727,8 +858,7 @@ impl Solver {
             let vt = sigma * sqrt_t * sn;
             let dp = (lnsb + rq * tt) / vt + 0.5 * vt;
             let dm = dp - vt;
-            let er = (-r * tt).exp();
-            let eq = (-q * tt).exp();
+            let [er, eq] = carry.premium[j];
             let wt = w * 2.0 * t * sn * cs;
             let ncdp = norm_cdf(-dp);
             prem += wt * (r * k * er * norm_cdf(-dm) - q * s * eq * ncdp);
@@ -865,8 +995,9 @@ fn put_value(p: &Put, st: &AmericanSettings, with_greeks: bool) -> Result<PutVal
         }
         return Ok(e);
     }
-    let solver = Solver::solve(*p, xratio, st);
-    Ok(solver.value(p.s, st.premium_points, with_greeks))
+    let carry = carry_for(p, st);
+    let solver = Solver::solve(*p, xratio, st, &carry);
+    Ok(solver.value(p.s, st.premium_points, with_greeks, &carry))
 }
 
 /// Price of an American option under Black-Scholes-Merton with a continuous dividend yield,
@@ -1044,6 +1175,86 @@ pub fn american_greeks(
     })
 }
 
+/// Price and the first-order sensitivities a chain view needs, at a third of the cost of
+/// [`american_greeks`]: one boundary solve for price, delta, gamma and theta, two more for vega
+/// (and volga, which comes with them).
+///
+/// Same definitions and units as [`american_greeks`] (theta per year, vega per 1.00 vol).
+///
+/// # Errors
+/// As [`american_price`].
+pub fn american_first_order(
+    inp: &BsmInputs,
+    settings: &AmericanSettings,
+) -> Result<AmericanFirstOrder, PricingError> {
+    validate_bsm(inp)?;
+    settings.validate()?;
+    let (price, delta, gamma, exercise) = value_delta_gamma(inp, settings)?;
+    let (s, kk, r, q, sigma, t) = (
+        inp.spot,
+        inp.strike,
+        inp.rate,
+        inp.dividend_yield,
+        inp.volatility,
+        inp.years,
+    );
+    let theta = if exercise {
+        0.0
+    } else {
+        r * price - (r - q) * s * delta - 0.5 * sigma * sigma * s * s * gamma
+    };
+    let hs = (1e-3 * sigma).max(1e-5).min(0.5 * sigma);
+    let up = american_price(
+        &BsmInputs {
+            volatility: sigma + hs,
+            ..*inp
+        },
+        settings,
+    )?;
+    let dn = american_price(
+        &BsmInputs {
+            volatility: sigma - hs,
+            ..*inp
+        },
+        settings,
+    )?;
+    let vega = (up - dn) / (2.0 * hs);
+    let volga = (up - 2.0 * price + dn) / (hs * hs);
+    let v = sigma * t.sqrt();
+    let d2 = ((s / kk).ln() + (r - q) * t) / v - 0.5 * v;
+    Ok(AmericanFirstOrder {
+        price,
+        delta,
+        gamma,
+        theta,
+        vega,
+        volga,
+        prob_itm: norm_cdf(inp.kind.sign() * d2),
+    })
+}
+
+/// Result of [`american_first_order`].
+///
+/// # Units
+/// As [`Greeks`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AmericanFirstOrder {
+    /// Option value.
+    pub price: f64,
+    /// ∂V/∂S.
+    pub delta: f64,
+    /// ∂²V/∂S².
+    pub gamma: f64,
+    /// ∂V/∂t per year.
+    pub theta: f64,
+    /// ∂V/∂σ per 1.00 vol.
+    pub vega: f64,
+    /// ∂²V/∂σ² per 1.00 vol squared (from the same two bumps as `vega`).
+    pub volga: f64,
+    /// Risk-neutral probability of finishing in the money (European, ignores early exercise).
+    pub prob_itm: f64,
+}
+
 /// Central difference `(f(h) − f(−h))/2h`, or the one-sided one (with `f(0) = base`) when one
 /// side is [`PricingError::Unsupported`].
 fn bump_derivative(
@@ -1061,10 +1272,13 @@ fn bump_derivative(
 
 /// Implied volatility of an American option price (BSM, continuous dividend yield).
 ///
-/// Safeguarded Newton on σ (vega by a small central σ-bump of the ALO price) inside a bracket
-/// that is widened until it contains the root; the start is the European implied volatility of
-/// the price less an estimate of the early-exercise premium. Converges to `|Δσ| ≤ 1e-10·σ` or a
-/// price error `≤ 1e-12·strike` (in the price function given by `settings`).
+/// Safeguarded secant on σ (one ALO price per iteration; European-vega Newton and bisection as
+/// fallbacks) inside a bracket that is widened until it contains the root; the start is the
+/// European implied volatility of the price less an estimate of the early-exercise premium.
+/// Stops at a step `|Δσ| ≤ 1e-10·σ`, a price error `≤ 1e-12·strike` (in the price function
+/// given by `settings`), or a secant step `≤ 1e-8·σ` that follows one `≤ 1e-4·σ` (superlinear
+/// convergence puts that step's end within about 1e-12·σ of the root; the tests check the
+/// result against a full solve to 1e-10 relative).
 ///
 /// # Units
 /// `price` per share; other inputs as [`BsmInputs`]; returns an annualised decimal volatility.
@@ -1072,8 +1286,11 @@ fn bump_derivative(
 /// # Errors
 /// * [`PricingError::InvalidInput`]: NaN or infinite input, `spot ≤ 0`, `strike ≤ 0`,
 ///   `years ≤ 0`, `price < 0` (naming the field), or bad `settings`;
-/// * [`PricingError::BelowIntrinsic`]: `price < max(ω(S − K), 0)` (undiscounted intrinsic);
-/// * [`PricingError::AtIntrinsic`]: `price` equals the intrinsic value (σ not identifiable);
+/// * [`PricingError::BelowIntrinsic`]: `price` below the zero-volatility value
+///   `max_{t ≤ T} (ω(S e^{−qt} − K e^{−rt}))⁺` (at least the intrinsic value `max(ω(S − K), 0)`;
+///   larger when carry favours waiting), the price's infimum over all volatilities;
+/// * [`PricingError::AtIntrinsic`]: `price` equals that zero-volatility value (σ not
+///   identifiable);
 /// * [`PricingError::AboveUpperBound`]: `price ≥ S` (call) or `price ≥ K` (put);
 /// * [`PricingError::Unsupported`]: the double-boundary regime;
 /// * [`PricingError::NoConvergence`]: no volatility in (0, 100] matches the price to the
@@ -1091,6 +1308,99 @@ pub fn american_implied_volatility(
     dividend_yield: f64,
     kind: OptionType,
     settings: &AmericanSettings,
+) -> Result<f64, PricingError> {
+    american_iv_core(
+        price,
+        spot,
+        strike,
+        years,
+        rate,
+        dividend_yield,
+        kind,
+        settings,
+        None,
+    )
+}
+
+/// A solved nearby point of the American price as a function of volatility, used to start
+/// [`american_implied_volatility_near`]: e.g. the mid price's IV, its model price and its vega
+/// and volga (from [`american_first_order`]) when inverting the bid and the ask.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NearSolution {
+    /// Volatility of the known point.
+    pub vol: f64,
+    /// American price at `vol` (same settings as the search).
+    pub price: f64,
+    /// ∂V/∂σ at `vol`, if known (a Newton start instead of the de-Americanised one).
+    pub vega: Option<f64>,
+    /// ∂²V/∂σ² at `vol`, if known (with `vega`: a second-order start).
+    pub volga: Option<f64>,
+}
+
+/// [`american_implied_volatility`] started from a nearby solution (see [`NearSolution`]).
+/// Saves the first American price of the search, and with vega and volga most of the rest;
+/// same result, errors and accuracy.
+///
+/// # Errors
+/// As [`american_implied_volatility`]; also [`PricingError::InvalidInput`] for a non-finite
+/// or non-positive `near.vol`, a non-finite `near.price`, or a non-finite `near.vega` /
+/// `near.volga`.
+#[allow(clippy::too_many_arguments)]
+pub fn american_implied_volatility_near(
+    price: f64,
+    spot: f64,
+    strike: f64,
+    years: f64,
+    rate: f64,
+    dividend_yield: f64,
+    kind: OptionType,
+    near: &NearSolution,
+    settings: &AmericanSettings,
+) -> Result<f64, PricingError> {
+    let bad = |field: &'static str, value: f64, reason: &'static str| {
+        Err(PricingError::InvalidInput {
+            field,
+            value,
+            reason,
+        })
+    };
+    if !(near.vol.is_finite() && near.vol > 0.0) {
+        return bad("near.vol", near.vol, "must be finite and > 0");
+    }
+    if !near.price.is_finite() {
+        return bad("near.price", near.price, "must be finite");
+    }
+    for (field, v) in [("near.vega", near.vega), ("near.volga", near.volga)] {
+        if let Some(v) = v
+            && !v.is_finite()
+        {
+            return bad(field, v, "must be finite");
+        }
+    }
+    american_iv_core(
+        price,
+        spot,
+        strike,
+        years,
+        rate,
+        dividend_yield,
+        kind,
+        settings,
+        Some(*near),
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn american_iv_core(
+    price: f64,
+    spot: f64,
+    strike: f64,
+    years: f64,
+    rate: f64,
+    dividend_yield: f64,
+    kind: OptionType,
+    settings: &AmericanSettings,
+    seed: Option<NearSolution>,
 ) -> Result<f64, PricingError> {
     let finite = |field: &'static str, v: f64| {
         if v.is_finite() {
@@ -1130,23 +1440,6 @@ pub fn american_implied_volatility(
     settings.validate()?;
 
     let w = kind.sign();
-    let intrinsic = (w * (spot - strike)).max(0.0);
-    let upper = if w > 0.0 { spot } else { strike };
-    if price < intrinsic {
-        return Err(PricingError::BelowIntrinsic {
-            price,
-            bound: intrinsic,
-        });
-    }
-    if price >= upper {
-        return Err(PricingError::AboveUpperBound {
-            price,
-            bound: upper,
-        });
-    }
-    if price == intrinsic {
-        return Err(PricingError::AtIntrinsic { price });
-    }
     let inp = |sigma: f64| BsmInputs {
         kind,
         spot,
@@ -1156,6 +1449,28 @@ pub fn american_implied_volatility(
         dividend_yield,
         volatility: sigma,
     };
+    // The price at σ → 0 is the best deterministic exercise, max over t ≤ T of the discounted
+    // intrinsic value (at least the intrinsic value; more when carry favours waiting, e.g. a
+    // deep in-the-money call with r > q): the price increases in σ from there, so no
+    // volatility reaches a price below it.
+    let intrinsic = (w * (spot - strike)).max(0.0);
+    let floor = deterministic_put(&to_put(&inp(1.0))).max(intrinsic);
+    let upper = if w > 0.0 { spot } else { strike };
+    if price < floor {
+        return Err(PricingError::BelowIntrinsic {
+            price,
+            bound: floor,
+        });
+    }
+    if price >= upper {
+        return Err(PricingError::AboveUpperBound {
+            price,
+            bound: upper,
+        });
+    }
+    if price == floor {
+        return Err(PricingError::AtIntrinsic { price });
+    }
     let p = to_put(&inp(0.2));
     put_regime(p.r, p.q)?;
     let am = |sigma: f64| american_price(&inp(sigma), settings);
@@ -1164,30 +1479,96 @@ pub fn american_implied_volatility(
     const MIN_VOL: f64 = 1e-8;
     let tol_price = 1e-12 * strike;
 
-    // Start: European IV of the price less the premium estimated at the European IV.
-    let mut sigma =
-        match implied_volatility_bsm(price, spot, strike, years, rate, dividend_yield, kind) {
-            Ok(s0) => {
-                let prem = am(s0)? - bsm_price(&inp(s0))?;
-                implied_volatility_bsm(
-                    price - prem,
-                    spot,
-                    strike,
-                    years,
-                    rate,
-                    dividend_yield,
-                    kind,
-                )
-                .unwrap_or(s0)
+    // Start: European IV of the price less the premium estimated at the European IV; that
+    // first American price is also the secant's first point.
+    let mut prev: Option<(f64, f64)> = None; // (σ, price(σ) − target)
+    // With a seed's vega (and volga), the first slope comes from its local model, which is far
+    // better than the secant through the seed.
+    let mut model: Option<(f64, f64, f64)> = None; // (σ₀, vega, volga)
+    let euro_start = match seed {
+        // A known nearby solution: its local model or its premium gives the start.
+        Some(near) => {
+            let (sv, sp) = (near.vol, near.price);
+            prev = Some((sv, sp - price));
+            match near.vega {
+                Some(vega) if vega > 0.0 => {
+                    let volga = near.volga.unwrap_or(0.0);
+                    model = Some((sv, vega, volga));
+                    // δ solving vega·δ + ½·volga·δ² = target − price(σ₀), the root nearest 0.
+                    let d = price - sp;
+                    let disc = vega * vega + 2.0 * volga * d;
+                    let delta = if disc > 0.0 {
+                        2.0 * d / (vega + disc.sqrt())
+                    } else {
+                        d / vega
+                    };
+                    let start = sv + delta;
+                    Ok(
+                        if start.is_finite() && start > 0.5 * sv && start < 2.0 * sv {
+                            start
+                        } else {
+                            sv + d / vega
+                        },
+                    )
+                }
+                _ => {
+                    let prem = sp - bsm_price(&inp(sv))?;
+                    Ok(implied_volatility_bsm(
+                        price - prem,
+                        spot,
+                        strike,
+                        years,
+                        rate,
+                        dividend_yield,
+                        kind,
+                    )
+                    .unwrap_or(sv))
+                }
             }
-            Err(_) => 0.3,
-        };
+        }
+        None => Err(()),
+    };
+    let mut sigma = match euro_start {
+        Ok(s) => s,
+        Err(()) => {
+            match implied_volatility_bsm(price, spot, strike, years, rate, dividend_yield, kind) {
+                Ok(s0) => {
+                    let a0 = am(s0)?;
+                    prev = Some((s0, a0 - price));
+                    let prem = a0 - bsm_price(&inp(s0))?;
+                    implied_volatility_bsm(
+                        price - prem,
+                        spot,
+                        strike,
+                        years,
+                        rate,
+                        dividend_yield,
+                        kind,
+                    )
+                    .unwrap_or(s0)
+                }
+                Err(_) => 0.3,
+            }
+        }
+    };
     if !(sigma.is_finite() && sigma > MIN_VOL) {
         sigma = 0.3;
     }
     let mut lo = 0.0_f64; // price(lo) < target (σ → 0 gives at most the target)
     let mut hi = f64::INFINITY;
+    if let Some((s0, d0)) = prev {
+        if d0 > 0.0 {
+            hi = s0;
+        } else {
+            lo = s0;
+        }
+    }
     let mut iterations = 0;
+    let mut last_step = f64::INFINITY;
+    let mut widths = [f64::INFINITY; 2]; // bracket widths of the last two iterations
+    // Safeguarded secant: one American price per iteration. The slope is the secant through
+    // the last two points, or the European vega when there is no usable previous point; a
+    // step leaving the bracket [lo, hi] falls back to European-vega Newton, then bisection.
     while iterations < 100 {
         iterations += 1;
         let v = am(sigma)?;
@@ -1200,20 +1581,57 @@ pub fn american_implied_volatility(
         } else {
             lo = lo.max(sigma);
         }
-        let h = 1e-5 * sigma;
-        let vega = (am(sigma + h)? - am(sigma - h)?) / (2.0 * h);
-        let mut next = sigma - diff / vega;
-        let inside = next.is_finite() && next > lo && next < hi && vega > 0.0;
-        if !inside {
+        let euro_vega =
+            || -> Result<f64, PricingError> { Ok(crate::black::bsm_greeks(&inp(sigma))?.vega) };
+        let inside = |x: f64| x.is_finite() && x > lo && x < hi;
+        let mut next = f64::NAN;
+        let mut superlinear = true;
+        if let Some((s0, vega, volga)) = model.take() {
+            // First step after a seeded start: Newton with the seed's local slope.
+            let slope = vega + volga * (sigma - s0);
+            if slope > 0.0 {
+                next = sigma - diff / slope;
+            }
+        } else if let Some((s0, d0)) = prev
+            && s0 != sigma
+        {
+            let slope = (diff - d0) / (sigma - s0);
+            if slope > 0.0 {
+                next = sigma - diff / slope;
+            }
+        }
+        if !inside(next) {
+            superlinear = false;
+            let vega = euro_vega()?;
+            if vega > 0.0 {
+                next = sigma - diff / vega;
+            }
+        }
+        // Bisect when the step leaves the bracket, or when the bracket has not halved over the
+        // last two iterations (a secant that stagnates, e.g. at the small jump an approximate
+        // boundary leaves where the option enters the exercise region).
+        let width = hi - lo;
+        let stagnating = hi.is_finite() && width > 0.5 * widths[0];
+        widths = [widths[1], width];
+        if !inside(next) || stagnating {
+            superlinear = false;
             next = if hi.is_finite() {
                 0.5 * (lo + hi)
             } else {
                 (2.0 * sigma).min(MAX_VOL)
             };
         }
-        if (next - sigma).abs() <= 1e-10 * sigma {
+        prev = Some((sigma, diff));
+        let step = (next - sigma).abs();
+        if step <= 1e-10 * sigma {
             return Ok(next);
         }
+        // A secant (or seeded Newton) step this small after a small one lands within about
+        // C·|step|·|previous step| ≈ 1e-12·σ of the root: done without pricing it.
+        if superlinear && step <= 1e-8 * sigma && last_step <= 1e-4 * sigma {
+            return Ok(next);
+        }
+        last_step = if superlinear { step } else { f64::INFINITY };
         if hi.is_finite() && (hi - lo) <= 1e-10 * hi {
             return Ok(0.5 * (lo + hi));
         }

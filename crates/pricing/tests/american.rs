@@ -3,7 +3,8 @@
 //! QuantLib goldens.
 
 use wheelhouse_pricing::american::{
-    AmericanSettings, american_greeks, american_implied_volatility, american_price,
+    AmericanSettings, NearSolution, american_first_order, american_greeks,
+    american_implied_volatility, american_implied_volatility_near, american_price,
 };
 use wheelhouse_pricing::black::bsm_price;
 use wheelhouse_pricing::{BsmInputs, OptionType, PricingError};
@@ -57,6 +58,19 @@ fn cases(seed: u64, n: usize) -> Vec<BsmInputs> {
 
 fn intrinsic(c: &BsmInputs) -> f64 {
     (c.kind.sign() * (c.spot - c.strike)).max(0.0)
+}
+
+/// The zero-volatility American value: the best deterministic exercise time's discounted
+/// intrinsic value (the infimum of the price over σ), by a fine scan of exercise times.
+fn zero_vol_value(c: &BsmInputs) -> f64 {
+    (0..=10_000)
+        .map(|i| {
+            let t = c.years * f64::from(i) / 10_000.0;
+            (c.kind.sign()
+                * (c.spot * (-c.dividend_yield * t).exp() - c.strike * (-c.rate * t).exp()))
+            .max(0.0)
+        })
+        .fold(intrinsic(c), f64::max)
 }
 
 #[test]
@@ -215,8 +229,9 @@ fn implied_volatility_round_trip() {
     while done < 60 {
         let c = case(&mut rng);
         let price = american_price(&c, &ACC).unwrap();
-        // Skip prices with no identifiable volatility (at intrinsic to the last digits).
-        if price - intrinsic(&c) < 1e-7 * c.strike {
+        // Skip prices with no identifiable volatility (at the zero-volatility value to the
+        // last digits).
+        if price - zero_vol_value(&c) < 1e-7 * c.strike {
             continue;
         }
         done += 1;
@@ -252,6 +267,118 @@ fn implied_volatility_round_trip() {
             );
         }
     }
+}
+
+/// Inverting a nearby price (as a chain does for the bid and the ask from the mid's solution)
+/// gives the same volatility as a full solve, with and without the seed's vega and volga.
+#[test]
+fn near_implied_volatility_matches_full_solve() {
+    let mut rng = Rng(17);
+    let mut done = 0;
+    while done < 80 {
+        let c = case(&mut rng);
+        let st = if done % 2 == 0 { FAST } else { ACC };
+        let fo = american_first_order(&c, &st).unwrap();
+        // A target a few vol points away, as a bid or an ask is from the mid.
+        let shift = (rng.next() - 0.5) * 0.1 * c.volatility.min(0.5);
+        let target_vol = c.volatility + shift;
+        let target = american_price(
+            &BsmInputs {
+                volatility: target_vol,
+                ..c
+            },
+            &st,
+        )
+        .unwrap();
+        if fo.vega < 1e-3 * c.strike || target - zero_vol_value(&c) < 1e-6 * c.strike {
+            continue;
+        }
+        done += 1;
+        let full = american_implied_volatility(
+            target,
+            c.spot,
+            c.strike,
+            c.years,
+            c.rate,
+            c.dividend_yield,
+            c.kind,
+            &st,
+        )
+        .unwrap();
+        for near in [
+            NearSolution {
+                vol: c.volatility,
+                price: fo.price,
+                vega: Some(fo.vega),
+                volga: Some(fo.volga),
+            },
+            NearSolution {
+                vol: c.volatility,
+                price: fo.price,
+                vega: None,
+                volga: None,
+            },
+        ] {
+            let iv = american_implied_volatility_near(
+                target,
+                c.spot,
+                c.strike,
+                c.years,
+                c.rate,
+                c.dividend_yield,
+                c.kind,
+                &near,
+                &st,
+            )
+            .unwrap_or_else(|e| panic!("{e:?}: {c:?} target {target}"));
+            // Same root as the full solve, or one that reprices within the solver's price
+            // tolerance (1e-12 × strike; where vega is small that allows a larger Δσ).
+            let back = american_price(
+                &BsmInputs {
+                    volatility: iv,
+                    ..c
+                },
+                &st,
+            )
+            .unwrap();
+            assert!(
+                (iv - full).abs() <= 1e-10 * full || (back - target).abs() <= 2e-12 * c.strike,
+                "near {iv} vs full {full} (true {target_vol}), repriced {back} vs {target}: {c:?}"
+            );
+            assert!(
+                (iv - target_vol).abs() <= 1e-8 * target_vol,
+                "near {iv} vs true {target_vol}: {c:?}"
+            );
+        }
+    }
+    let bad = NearSolution {
+        vol: 0.2,
+        price: 5.0,
+        vega: Some(f64::NAN),
+        volga: None,
+    };
+    let e = american_implied_volatility_near(
+        5.0,
+        100.0,
+        100.0,
+        0.5,
+        0.03,
+        0.01,
+        OptionType::Put,
+        &bad,
+        &ACC,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PricingError::InvalidInput {
+                field: "near.vega",
+                ..
+            }
+        ),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -291,6 +418,21 @@ fn implied_volatility_errors() {
         iv(90.0, 90.0, 1.0, OptionType::Call),
         Err(PricingError::AboveUpperBound { .. })
     ));
+    // A deep in-the-money call with r > q is worth at least S e^{−qT} − K e^{−rT} > S − K at
+    // any volatility (waiting earns the carry): a price between the two has no volatility.
+    // (A chain bid just above intrinsic used to send the search around 100 iterations.)
+    let (s, k, t, r, q): (f64, f64, f64, f64, f64) = (100.0, 91.33, 0.01918, 0.03, 0.015);
+    let floor = s * (-q * t).exp() - k * (-r * t).exp();
+    assert!(floor > s - k + 0.019);
+    match american_implied_volatility(s - k + 0.004, s, k, t, r, q, OptionType::Call, &FAST) {
+        Err(PricingError::BelowIntrinsic { bound, .. }) => {
+            assert!((bound - floor).abs() < 1e-12 * k, "{bound} vs {floor}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let above =
+        american_implied_volatility(floor + 0.05, s, k, t, r, q, OptionType::Call, &FAST).unwrap();
+    assert!(above > 0.0 && above < 1.0, "{above}");
 }
 
 #[test]

@@ -2,5 +2,6 @@
 //! precision (see `crates/testkit/data/README.md`) and loaders for them.
 #![deny(missing_docs)]
 
+pub mod chains;
 pub mod golden;
 pub mod lattice;

@@ -1,0 +1,524 @@
+//! Imports: every kind of bad row is rejected with its line and reason, imports are idempotent
+//! and atomic, timestamps get their exchange-local meaning, presets and mappings work, and a
+//! canonical CSV survives store → Parquet export → re-import unchanged.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use wheelhouse_store::export::ExportFilter;
+use wheelhouse_store::presets::Preset;
+use wheelhouse_store::{ImportOptions, Mapping, Store, StoreConfig, StoreError, Table};
+
+const HEADER: &str = "underlying,quote_time,expiration,strike,type,bid,ask,last,volume,open_interest,underlying_price";
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::File::create(&p)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    p
+}
+
+fn nop() -> impl FnMut(u64, u64) {
+    |_, _| {}
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    store
+        .connection()
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+fn import(store: &mut Store, table: Table, path: &Path) -> wheelhouse_store::ImportReport {
+    store
+        .import_file(table, path, &ImportOptions::default(), &mut nop())
+        .unwrap()
+}
+
+/// 16:00 New York on 2013-03-15 (EDT) and 2013-03-01 (EST), as UTC ns.
+const EXP_2013_03_15_PM: i64 = 1_363_377_600_000_000_000;
+const QT_2013_03_01_CLOSE: i64 = 1_362_171_600_000_000_000;
+
+#[test]
+fn bad_rows_are_rejected_with_line_field_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{HEADER}
+AAPL,2013-03-01,2013-03-15,430,call,12.10,12.40,12.2,100,1000,431.14
+AAPL,2013-03-01,2013-03-15,430,put,11.00,10.90,,,,431.14
+AAPL,2013-03-01,2013-03-15,435,call,-1.0,2.0,,,,431.14
+AAPL,2013-03-01,2013-03-15,440,call,NaN,2.0,,,,431.14
+AAPL,2013-03-01,2013-03-15,0,call,1.0,2.0,,,,431.14
+AAPL,2013-03-01,2013-02-15,440,call,1.0,2.0,,,,431.14
+AAPL,2013-03-01,2013-03-15,445,straddle,1.0,2.0,,,,431.14
+AAPL,2013-03-01,2013-03-15,450,put,abc,2.0,,,,431.14
+AAPL,2013-03-01,2013-03-15,455,put,1.0,,,,,431.14
+AAPL,2013-02-30,2013-03-15,460,put,1.0,2.0,,,,431.14
+AAPL,2013-03-01,2013-03-15,100,call,440.0,450.0,,,,431.14
+AAPL,2013-03-01,2013-03-15,465,put,1.0,2.0,,-5,,431.14
+AAPL,2013-03-01,2013-03-15,470,put,40.0,41.0,,,,431.14
+"
+    );
+    let p = write(dir.path(), "q.csv", &text);
+    let mut store = Store::open_in_memory().unwrap();
+    let r = import(&mut store, Table::Quotes, &p);
+    assert_eq!(r.rows_read, 13);
+    assert_eq!(r.accepted, 2, "{:#?}", r.rejections);
+    assert_eq!(r.rejected, 11);
+    let by_line: Vec<(u64, Option<&str>, &str)> = r
+        .rejections
+        .iter()
+        .map(|x| (x.line, x.field, x.reason.as_str()))
+        .collect();
+    let expect: &[(u64, &str, &str)] = &[
+        (3, "bid", "> ask"),
+        (4, "bid", "negative"),
+        (5, "bid", "finite"),
+        (6, "strike", "> 0"),
+        (7, "expiration", "not after the quote time"),
+        (8, "type", "unknown option type"),
+        (9, "bid", "not a number"),
+        (10, "ask", "missing"),
+        (11, "quote_time", "bad date"),
+        (12, "bid", "upper bound"),
+        (13, "volume", "negative"),
+    ];
+    assert_eq!(by_line.len(), expect.len(), "{by_line:#?}");
+    for ((line, field, reason), (el, ef, er)) in by_line.iter().zip(expect) {
+        assert_eq!(line, el);
+        assert_eq!(*field, Some(*ef), "line {line}: {reason}");
+        assert!(reason.contains(er), "line {line}: {reason:?} lacks {er:?}");
+    }
+    assert_eq!(count(&store, "option_quotes"), 2);
+    // Rejects file.
+    let rj = dir.path().join("rejects.csv");
+    wheelhouse_store::import::write_rejects(&rj, &r).unwrap();
+    let text = std::fs::read_to_string(&rj).unwrap();
+    assert_eq!(text.lines().count(), 12);
+    assert!(text.contains("q.csv,3,bid,11,bid 11 > ask 10.9"), "{text}");
+    // Stored values: PM expiration at 16:00 New York, quote time at the close, defaults.
+    let (qt, exp, style, settle, mult, root): (i64, i64, String, String, f64, String) = store
+        .connection()
+        .query_row(
+            "SELECT quote_time, expiration, style, settlement, multiplier, root FROM option_quotes WHERE type='call'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )
+        .unwrap();
+    assert_eq!(qt, QT_2013_03_01_CLOSE);
+    assert_eq!(exp, EXP_2013_03_15_PM);
+    assert_eq!(
+        (style.as_str(), settle.as_str(), mult, root.as_str()),
+        ("american", "pm", 100.0, "AAPL")
+    );
+}
+
+#[test]
+fn reimport_is_idempotent_and_conflicts_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.csv",
+        &format!(
+            "{HEADER}
+aapl,2013-03-01,2013-03-15,430,C,12.10,12.40,12.2,100,1000,431.14
+AAPL,2013-03-01,2013-03-15,430,P,11.00,11.30,,,,431.14
+AAPL,2013-03-01,2013-03-15,430,P,11.00,11.30,,,,431.14
+"
+        ),
+    );
+    let mut store = Store::open_in_memory().unwrap();
+    let r1 = import(&mut store, Table::Quotes, &a);
+    assert_eq!((r1.accepted, r1.duplicates, r1.conflicts), (2, 1, 0));
+    let r2 = import(&mut store, Table::Quotes, &a);
+    assert_eq!((r2.accepted, r2.duplicates, r2.conflicts), (0, 3, 0));
+    assert_eq!(r2.import_id, None);
+    assert_eq!(count(&store, "option_quotes"), 2);
+    assert_eq!(count(&store, "imports"), 1);
+    // Same key, different bid: kept as stored, counted as a conflict.
+    let b = write(
+        dir.path(),
+        "b.csv",
+        &format!(
+            "{HEADER}\nAAPL,2013-03-01,2013-03-15,430,call,12.00,12.40,12.2,100,1000,431.14\n"
+        ),
+    );
+    let r3 = import(&mut store, Table::Quotes, &b);
+    assert_eq!((r3.accepted, r3.duplicates, r3.conflicts), (0, 1, 1));
+    let bid: f64 = store
+        .connection()
+        .query_row(
+            "SELECT bid FROM option_quotes WHERE type = 'call'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bid, 12.10);
+}
+
+#[test]
+fn malformed_or_truncated_files_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open_in_memory().unwrap();
+    let good = write(
+        dir.path(),
+        "good.csv",
+        &format!(
+            "{HEADER}\nAAPL,2013-03-01,2013-03-15,430,call,12.10,12.40,12.2,100,1000,431.14\n"
+        ),
+    );
+    import(&mut store, Table::Quotes, &good);
+    let before = count(&store, "option_quotes");
+    // Many valid rows, then a truncated last line.
+    let mut text = String::from(HEADER);
+    text.push('\n');
+    for i in 0..50_000 {
+        text.push_str(&format!(
+            "MSFT,2013-03-01,2013-04-19,{},put,1.00,1.10,,,,27.95\n",
+            10.0 + f64::from(i) * 0.001
+        ));
+    }
+    text.push_str("MSFT,2013-03-01,2013-04-19,28,put,1.0");
+    let trunc = write(dir.path(), "trunc.csv", &text);
+    let e = store
+        .import_file(Table::Quotes, &trunc, &ImportOptions::default(), &mut nop())
+        .unwrap_err();
+    assert!(matches!(e, StoreError::MalformedFile { .. }), "{e}");
+    assert!(e.to_string().contains("line 50002"), "{e}");
+    assert_eq!(count(&store, "option_quotes"), before);
+    assert_eq!(count(&store, "instruments"), 1);
+    // Missing column.
+    let nocol = write(
+        dir.path(),
+        "nocol.csv",
+        "underlying,quote_time\nAAPL,2013-03-01\n",
+    );
+    let e = store
+        .import_file(Table::Quotes, &nocol, &ImportOptions::default(), &mut nop())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("missing required column \"expiration\""), "{e}");
+    // A corrupt Parquet file (a valid export cut short).
+    let pq = dir.path().join("q.parquet");
+    store
+        .export(Table::Quotes, &pq, &ExportFilter::default())
+        .unwrap();
+    let bytes = std::fs::read(&pq).unwrap();
+    let cut = dir.path().join("cut.parquet");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let e = store
+        .import_file(Table::Quotes, &cut, &ImportOptions::default(), &mut nop())
+        .unwrap_err();
+    assert!(matches!(e, StoreError::MalformedFile { .. }), "{e}");
+    assert_eq!(count(&store, "option_quotes"), before);
+    // Unknown extension.
+    let e = store
+        .import_file(
+            Table::Quotes,
+            &dir.path().join("x.xlsx"),
+            &ImportOptions::default(),
+            &mut nop(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown file type"), "{e}");
+}
+
+#[test]
+fn csv_to_store_to_parquet_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write(
+        dir.path(),
+        "rt.csv",
+        "underlying,root,quote_time,expiration,strike,type,style,settlement,multiplier,bid,ask,last,volume,open_interest,underlying_price,vendor_iv,vendor_delta
+SPX,SPX,2013-03-01T15:45:00-05:00,2013-03-15,1500,call,european,am,100,19.5,20.1,19.9,1200,50000,1518.2,0.123,0.61
+SPX,SPXW,2013-03-01T15:45:00-05:00,2013-03-15,1500,call,european,pm,100,19.9,20.5,,,,1518.2,,
+AAPL,AAPL,2013-03-01 15:59:59.123456789,2013-03-15T16:00:00-04:00,430,put,american,pm,100,11.00,11.30,,7,,431.14,,
+",
+    );
+    let mut a = Store::open_in_memory().unwrap();
+    let r = import(&mut a, Table::Quotes, &csv);
+    assert_eq!(r.accepted, 3, "{:?}", r.rejections);
+    // AM settlement on the expiration date: 09:30 New York.
+    let am: i64 = a
+        .connection()
+        .query_row(
+            "SELECT expiration FROM option_quotes WHERE root = 'SPX'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        am,
+        EXP_2013_03_15_PM - 6 * 3_600_000_000_000 - 1_800_000_000_000
+    );
+    let pq = dir.path().join("rt.parquet");
+    assert_eq!(
+        a.export(Table::Quotes, &pq, &ExportFilter::default())
+            .unwrap(),
+        3
+    );
+    let mut b = Store::open_in_memory().unwrap();
+    let r = import(&mut b, Table::Quotes, &pq);
+    assert_eq!(r.accepted, 3, "{:?}", r.rejections);
+    let dump = |s: &Store| -> Vec<String> {
+        let mut st = s
+            .connection()
+            .prepare("SELECT * EXCLUDE (import_id) FROM option_quotes ORDER BY root, strike")
+            .unwrap();
+        let n = st.column_count();
+        let _ = n;
+        st.query_map([], |r| {
+            let mut v = Vec::new();
+            for i in 0..20 {
+                let x: duckdb::types::Value = r.get(i)?;
+                v.push(format!("{x:?}"));
+            }
+            Ok(v.join("|"))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    assert_eq!(dump(&a), dump(&b));
+    // Nanosecond precision of a local time survives.
+    let qt: i64 = b
+        .connection()
+        .query_row(
+            "SELECT quote_time FROM option_quotes WHERE root = 'AAPL'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(qt % 1_000_000_000, 123_456_789);
+}
+
+#[test]
+fn other_tables_validate_their_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open_in_memory().unwrap();
+    let bars = write(
+        dir.path(),
+        "bars.csv",
+        "symbol,date,open,high,low,close,volume\nAAPL,2013-03-01,438,438.2,429,430.47,19730000\nAAPL,2013-03-04,430,425,429,420,1\n",
+    );
+    let r = import(&mut s, Table::Bars, &bars);
+    assert_eq!((r.accepted, r.rejected), (1, 1));
+    assert!(r.rejections[0].reason.contains("inconsistent bar"));
+    let rates = write(
+        dir.path(),
+        "rates.csv",
+        "date,tenor,rate\n2013-03-01,3M,0.0011\n2013-03-01,1Y,5.0\n2013-03-01,bogus,0.01\n",
+    );
+    let r = import(&mut s, Table::Rates, &rates);
+    assert_eq!((r.accepted, r.rejected), (1, 2));
+    assert!(r.rejections[0].reason.contains("rates are decimals"));
+    let tenor: f64 = s
+        .connection()
+        .query_row("SELECT tenor_years FROM rates", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tenor, 0.25);
+    let trades = write(
+        dir.path(),
+        "trades.csv",
+        "symbol,ts,price,size\nAAPL,2013-03-01T14:30:00.000001Z,430.1,100\nAAPL,2013-03-01T14:30:00.000001Z,430.2,200\nAAPL,2013-03-01T14:30:01Z,0,200\n",
+    );
+    let r = import(&mut s, Table::Trades, &trades);
+    assert_eq!((r.accepted, r.rejected), (2, 1));
+    let seqs: Vec<i64> = {
+        let mut st = s
+            .connection()
+            .prepare("SELECT seq FROM trades ORDER BY seq")
+            .unwrap();
+        st.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(seqs, vec![0, 1]);
+    assert_eq!(import(&mut s, Table::Trades, &trades).accepted, 0);
+    let nbbo = write(
+        dir.path(),
+        "nbbo.csv",
+        "symbol,ts,bid,ask,bid_size,ask_size\nAAPL,2013-03-01T14:30:00Z,430.1,430.2,100,200\nAAPL,2013-03-01T14:30:01Z,430.3,430.2,1,1\n",
+    );
+    let r = import(&mut s, Table::Nbbo, &nbbo);
+    assert_eq!((r.accepted, r.rejected), (1, 1));
+    assert!(r.rejections[0].reason.contains("crossed"));
+    let divs = write(
+        dir.path(),
+        "d.csv",
+        "symbol,ex_date,amount\nMSFT,2013-02-19,0.23\n",
+    );
+    assert_eq!(import(&mut s, Table::Dividends, &divs).accepted, 1);
+    let splits = write(
+        dir.path(),
+        "s.csv",
+        "symbol,ex_date,ratio\nAAPL,2005-02-28,2\nAAPL,2000-06-21,-2\n",
+    );
+    let r = import(&mut s, Table::Splits, &splits);
+    assert_eq!((r.accepted, r.rejected), (1, 1));
+    assert_eq!(
+        s.symbols().unwrap(),
+        vec!["AAPL".to_string(), "MSFT".to_string()]
+    );
+}
+
+#[test]
+fn mapping_file_and_cboe_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open_in_memory().unwrap();
+    let vendor = write(
+        dir.path(),
+        "vendor.csv",
+        "Sym;Date;Expiry;StrikeX1000;PC;Bid;Ask;Px\nibm;03/01/2013;03/15/2013;200000;P;1.05;1.10;202.91\nibm;03/01/2013;03/15/2013;205000;X;1.05;1.10;202.91\n",
+    );
+    let map = Mapping::from_toml(
+        r#"
+table = "quotes"
+delimiter = ";"
+[columns]
+underlying = "Sym"
+quote_time = "Date"
+expiration = "Expiry"
+strike = "StrikeX1000"
+type = "PC"
+bid = "Bid"
+ask = "Ask"
+underlying_price = "Px"
+[formats]
+quote_time = "%m/%d/%Y"
+expiration = "%m/%d/%Y"
+[values.type]
+P = "put"
+C = "call"
+[scale]
+strike = 0.001
+"#,
+        "map.toml",
+        Table::Quotes,
+    )
+    .unwrap();
+    let r = s
+        .import_file(
+            Table::Quotes,
+            &vendor,
+            &ImportOptions {
+                mapping: Some(&map),
+                source_label: None,
+            },
+            &mut nop(),
+        )
+        .unwrap();
+    assert_eq!((r.accepted, r.rejected), (1, 1), "{:?}", r.rejections);
+    assert_eq!(r.rejections[0].line, 3);
+    let (k, exp): (f64, i64) = s
+        .connection()
+        .query_row("SELECT strike, expiration FROM option_quotes", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((k, exp), (200.0, EXP_2013_03_15_PM));
+
+    let cboe = write(
+        dir.path(),
+        "UnderlyingOptionsEODCalcs_2013-03-01.csv",
+        "underlying_symbol,quote_date,root,expiration,strike,option_type,open,high,low,close,trade_volume,bid_size_1545,bid_1545,ask_size_1545,ask_1545,underlying_bid_1545,underlying_ask_1545,implied_underlying_price_1545,active_underlying_price_1545,implied_volatility_1545,delta_1545,gamma_1545,theta_1545,vega_1545,rho_1545,bid_size_eod,bid_eod,ask_size_eod,ask_eod,underlying_bid_eod,underlying_ask_eod,vwap,open_interest,delivery_code
+^SPX,2013-03-01,SPX,2013-03-15,1500.000,C,0,0,0,0.0000,0,50,19.5000,50,20.1000,1517.9,1518.5,1518.3,1518.2000,0.1230,0.6100,0.0050,-0.3100,1.0200,0.4000,10,19.4,10,20.0,1518.0,1518.6,0,50000,
+^SPX,2013-03-01,SPXW,2013-03-15,1500.000,C,0,0,0,20.0000,12,50,19.9000,50,20.5000,1517.9,1518.5,1518.3,1518.2000,0.1200,0.6000,0.0050,-0.3000,1.0000,0.4000,10,19.8,10,20.4,1518.0,1518.6,20.0,900,
+AAPL,2013-03-01,AAPL,2013-03-15,430.000,P,11,12,10,11.2000,345,5,11.0000,5,11.3000,431.1,431.2,431.15,431.1400,0.3100,-0.4500,0.0100,-0.9000,0.3000,-0.1000,5,11.1,5,11.4,431.0,431.3,11.1,2000,
+",
+    );
+    let m = Preset::Cboe.mapping(Table::Quotes).unwrap();
+    let r = s
+        .import_file(
+            Table::Quotes,
+            &cboe,
+            &ImportOptions {
+                mapping: Some(&m),
+                source_label: None,
+            },
+            &mut nop(),
+        )
+        .unwrap();
+    assert_eq!((r.accepted, r.rejected), (3, 0), "{:?}", r.rejections);
+    let rows: Vec<(String, String, String, i64, i64, Option<f64>)> = {
+        let mut st = s
+            .connection()
+            .prepare("SELECT root, style, settlement, quote_time, expiration, vendor_iv FROM option_quotes WHERE quote_time < 1362171600000000000 ORDER BY root")
+            .unwrap();
+        st.query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    // 15:45 New York on 2013-03-01 = 20:45 UTC.
+    let qt = QT_2013_03_01_CLOSE - 15 * 60 * 1_000_000_000;
+    assert_eq!(rows[0].0, "AAPL");
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].2.as_str(), rows[0].3),
+        ("american", "pm", qt)
+    );
+    assert_eq!(
+        (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_str()),
+        ("SPX", "european", "am")
+    );
+    assert_eq!(rows[1].4, EXP_2013_03_15_PM - 23_400_000_000_000);
+    assert_eq!(
+        (rows[2].0.as_str(), rows[2].2.as_str(), rows[2].4),
+        ("SPXW", "pm", EXP_2013_03_15_PM)
+    );
+    assert_eq!(rows[1].5, Some(0.123));
+}
+
+#[test]
+fn store_file_schema_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sub").join("w.duckdb");
+    let cfg = StoreConfig {
+        memory_limit: Some("256MB".into()),
+        threads: Some(1),
+        read_only: false,
+    };
+    {
+        let s = Store::open(&path, &cfg).unwrap();
+        assert_eq!(
+            s.schema_version().unwrap(),
+            wheelhouse_store::schema::latest_version()
+        );
+    }
+    {
+        let s = Store::open(&path, &cfg).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 1);
+        s.connection()
+            .execute_batch("INSERT INTO schema_migrations VALUES (999, 'future', 0)")
+            .unwrap();
+    }
+    let e = Store::open(&path, &cfg).unwrap_err();
+    assert!(
+        matches!(e, StoreError::SchemaTooNew { found: 999, .. }),
+        "{e}"
+    );
+    let bad = StoreConfig {
+        memory_limit: Some("lots".into()),
+        ..StoreConfig::default()
+    };
+    let e = Store::open(&dir.path().join("x.duckdb"), &bad)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("memory_limit"), "{e}");
+    let mem = Store::open_in_memory().unwrap();
+    let e = mem.snapshot_at("ZZZ", None).unwrap_err().to_string();
+    assert!(e.contains("unknown symbol \"ZZZ\""), "{e}");
+}
