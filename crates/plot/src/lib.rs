@@ -368,18 +368,18 @@ impl Chart {
                     anchor,
                     color,
                 } => {
-                    // An 8-pixel glyph cell stands for a 12-unit font.
-                    let px = ((size * scale / 12.0).round() as usize).max(1);
-                    let n = text.chars().count();
-                    let tw = (n * 8 * px) as f64;
+                    // A glyph cell is a square of 0.6 em (the average advance of a sans-serif
+                    // font), so text takes about the room it takes in the SVG.
+                    let cell = (0.6 * size * scale).max(4.0);
+                    let tw = text.chars().count() as f64 * cell;
                     let left = match anchor {
                         Anchor::Start => x * scale,
                         Anchor::Middle => x * scale - tw / 2.0,
                         Anchor::End => x * scale - tw,
                     };
-                    // The glyphs' baseline is row 7 of the cell.
-                    let top = y * scale - (7 * px) as f64;
-                    c.text(left.round() as i64, top.round() as i64, text, px, *color);
+                    // The glyphs' baseline is row 7 of the 8-row cell.
+                    let top = y * scale - cell * 7.0 / 8.0;
+                    c.text(left, top, text, cell, *color);
                 }
             }
         }
@@ -603,24 +603,33 @@ impl Canvas {
         }
     }
 
-    fn text(&mut self, left: i64, top: i64, text: &str, px: usize, c: Color) {
+    /// Draws `text` from the 8×8 font with square cells of `cell` pixels, each output pixel
+    /// blended by the fraction of it the glyph's set bits cover (box-filtered scaling).
+    fn text(&mut self, left: f64, top: f64, text: &str, cell: f64, c: Color) {
+        let k = 8.0 / cell; // glyph units per pixel
         for (i, ch) in text.chars().enumerate() {
             let glyph = BASIC_LEGACY[glyph_index(ch)];
-            let gx = left + (i * 8 * px) as i64;
-            for (row, bits) in glyph.iter().enumerate() {
-                for col in 0..8 {
-                    if bits & (1 << col) != 0 {
-                        for dy in 0..px {
-                            for dx in 0..px {
-                                self.blend(
-                                    gx + (col * px + dx) as i64,
-                                    top + (row * px + dy) as i64,
-                                    c,
-                                    1.0,
-                                );
+            if glyph.iter().all(|&b| b == 0) {
+                continue;
+            }
+            let gx = left + i as f64 * cell;
+            for py in Self::span(top, top + cell, self.h) {
+                // The pixel's extent in glyph rows.
+                let (r0, r1) = ((py as f64 - top) * k, (py as f64 + 1.0 - top) * k);
+                for px in Self::span(gx, gx + cell, self.w) {
+                    let (c0, c1) = ((px as f64 - gx) * k, (px as f64 + 1.0 - gx) * k);
+                    let mut cov = 0.0;
+                    let rows = (r0.floor().max(0.0) as usize)..(r1.ceil().min(8.0) as usize);
+                    for (row, &bits) in glyph.iter().enumerate().take(rows.end).skip(rows.start) {
+                        let fy = (r1.min(row as f64 + 1.0) - r0.max(row as f64)).max(0.0);
+                        for col in (c0.floor().max(0.0) as usize)..(c1.ceil().min(8.0) as usize) {
+                            if bits & (1 << col) != 0 {
+                                let fx = (c1.min(col as f64 + 1.0) - c0.max(col as f64)).max(0.0);
+                                cov += fx * fy;
                             }
                         }
                     }
+                    self.blend(px, py, c, cov / (k * k));
                 }
             }
         }
@@ -676,20 +685,25 @@ mod tests {
 
     #[test]
     fn text_is_drawn_from_the_font_and_anchored() {
+        // At scale 2 a 12-unit font has 14.4-pixel cells (0.6 em): glyph 'I' (columns 1-4 of
+        // its 8×8 bitmap) centred on x = 40 covers x ∈ [32.8, 47.2), its cell's top is at
+        // y = 30 − 12.6 = 17.4 and its 7 rows end at the baseline, y = 30.
         let mut ch = Chart::new(40.0, 20.0);
         ch.text(20.0, 15.0, "I", 12.0, Anchor::Middle, Color::BLACK);
-        let (rgb, w, _) = ch.render(1.0).unwrap();
-        // Glyph 'I' of font8x8 is a vertical bar in columns 2-3 of its cell; the cell starts at
-        // x = 16 (centred on 20) and its top at y = 15 - 7 = 8.
-        let dark: Vec<(u32, u32)> = (0..40)
-            .flat_map(|x| (0..20).map(move |y| (x, y)))
-            .filter(|&(x, y)| pixel(&rgb, w, x, y) == (0, 0, 0))
+        let (rgb, w, _) = ch.render(2.0).unwrap();
+        let inked: Vec<(u32, u32)> = (0..80)
+            .flat_map(|x| (0..40).map(move |y| (x, y)))
+            .filter(|&(x, y)| pixel(&rgb, w, x, y) != (255, 255, 255))
             .collect();
-        assert!(!dark.is_empty());
+        assert!(!inked.is_empty());
         assert!(
-            dark.iter()
-                .all(|&(x, y)| (16..24).contains(&x) && (8..16).contains(&y))
+            inked
+                .iter()
+                .all(|&(x, y)| (32..48).contains(&x) && (17..30).contains(&y)),
+            "{inked:?}"
         );
+        // The stem (columns 2-3, x ∈ [36.4, 40)) is fully inked at x = 38 mid-height.
+        assert_eq!(pixel(&rgb, w, 38, 24), (0, 0, 0));
     }
 
     #[test]

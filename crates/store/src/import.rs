@@ -954,6 +954,10 @@ impl Store {
                 path.and_then(|p| p.file_name())
                     .map_or(file.clone(), |n| n.to_string_lossy().into_owned())
             });
+            tracing::debug!(
+                seconds = started.elapsed().as_secs_f64(),
+                "import: parsed, validated and staged"
+            );
             let (accepted, duplicates, conflicts, import_id) =
                 merge_stage(conn, spec, &label, format)?;
             Ok(ImportReport {
@@ -1019,6 +1023,13 @@ fn merge_stage(
     if spec.index("root").is_some() {
         select = "* REPLACE (coalesce(\"root\", \"underlying\") AS \"root\")".into();
     }
+    let phase = Clock::now();
+    let lap = |what: &str| {
+        tracing::debug!(
+            seconds = phase.elapsed().as_secs_f64(),
+            "import merge: {what}"
+        );
+    };
     conn.execute_batch(&format!(
         "CREATE TEMP TABLE _derived AS SELECT {select} FROM temp._stage;
          CREATE TEMP TABLE _uniq AS SELECT * EXCLUDE (_rn) FROM (
@@ -1026,6 +1037,7 @@ fn merge_stage(
          WHERE _rn = 1;",
         k = key.join(", ")
     ))?;
+    lap("derived columns and in-file de-duplication");
     let staged: i64 = conn.query_row("SELECT count(*) FROM temp._derived", [], |r| r.get(0))?;
     let values: Vec<&str> = spec
         .cols
@@ -1076,6 +1088,7 @@ fn merge_stage(
         [],
         |r| r.get(0),
     )?;
+    lap("conflict counts");
     let import_id: i64 = conn.query_row(
         "SELECT coalesce(max(import_id), 0) + 1 FROM imports",
         [],
@@ -1092,6 +1105,7 @@ fn merge_stage(
         ),
         [],
     )? as i64;
+    lap("insert of new rows");
     let duplicates = staged - inserted;
     let conflicts = in_file_conflicts + stored_conflicts;
     let id = if inserted > 0 {
