@@ -17,8 +17,8 @@ pub fn write_surface_plot(
     quotes: &[OptionQuote],
     a: &ChainAnalytics,
 ) -> Result<(), Exit> {
-    let (w, h) = (1000.0, 640.0);
-    let (ml, mr, mt, mb) = (70.0, 190.0, 40.0, 60.0);
+    let (w, h) = (1080.0, 640.0);
+    let (ml, mr, mt, mb) = (70.0, 270.0, 40.0, 60.0);
     // Points: (expiry index, k, mid iv, bid iv, ask iv) for OTM quotes.
     let mut pts = Vec::new();
     for (q, qa) in quotes.iter().zip(&a.quotes) {
