@@ -1042,6 +1042,29 @@ fn value_delta_gamma(
     })
 }
 
+/// Validates, then one boundary solve: price, delta and gamma (boundary held fixed) and theta
+/// from the BSM PDE in the continuation region (0 in the exercise region).
+fn spot_greeks(
+    inp: &BsmInputs,
+    settings: &AmericanSettings,
+) -> Result<(f64, f64, f64, f64), PricingError> {
+    validate_bsm(inp)?;
+    settings.validate()?;
+    let (price, delta, gamma, exercise) = value_delta_gamma(inp, settings)?;
+    let (s, r, q, sigma) = (inp.spot, inp.rate, inp.dividend_yield, inp.volatility);
+    let theta = if exercise {
+        0.0
+    } else {
+        r * price - (r - q) * s * delta - 0.5 * sigma * sigma * s * s * gamma
+    };
+    Ok((price, delta, gamma, theta))
+}
+
+/// The volatility bump of vega and volga: 1e-3·σ, at least 1e-5, at most σ/2 (σ − h > 0).
+fn vol_bump(sigma: f64) -> f64 {
+    (1e-3 * sigma).max(1e-5).min(0.5 * sigma)
+}
+
 /// Price and sensitivities of an American option (BSM, continuous dividend yield).
 ///
 /// * `delta`, `gamma`: analytic derivatives of the integral representation with the exercise
@@ -1069,9 +1092,7 @@ pub fn american_greeks(
     inp: &BsmInputs,
     settings: &AmericanSettings,
 ) -> Result<Greeks, PricingError> {
-    validate_bsm(inp)?;
-    settings.validate()?;
-    let (price, delta, gamma, exercise) = value_delta_gamma(inp, settings)?;
+    let (price, delta, gamma, theta) = spot_greeks(inp, settings)?;
     let (s, kk, r, q, sigma, t) = (
         inp.spot,
         inp.strike,
@@ -1080,15 +1101,10 @@ pub fn american_greeks(
         inp.volatility,
         inp.years,
     );
-    let theta = if exercise {
-        0.0
-    } else {
-        r * price - (r - q) * s * delta - 0.5 * sigma * sigma * s * s * gamma
-    };
     let dual_delta = (price - s * delta) / kk;
 
     // Volatility bumps: vega, volga, vanna (σ − h stays > 0).
-    let hs = (1e-3 * sigma).max(1e-5).min(0.5 * sigma);
+    let hs = vol_bump(sigma);
     let up = value_delta_gamma(
         &BsmInputs {
             volatility: sigma + hs,
@@ -1187,9 +1203,7 @@ pub fn american_first_order(
     inp: &BsmInputs,
     settings: &AmericanSettings,
 ) -> Result<AmericanFirstOrder, PricingError> {
-    validate_bsm(inp)?;
-    settings.validate()?;
-    let (price, delta, gamma, exercise) = value_delta_gamma(inp, settings)?;
+    let (price, delta, gamma, theta) = spot_greeks(inp, settings)?;
     let (s, kk, r, q, sigma, t) = (
         inp.spot,
         inp.strike,
@@ -1198,12 +1212,7 @@ pub fn american_first_order(
         inp.volatility,
         inp.years,
     );
-    let theta = if exercise {
-        0.0
-    } else {
-        r * price - (r - q) * s * delta - 0.5 * sigma * sigma * s * s * gamma
-    };
-    let hs = (1e-3 * sigma).max(1e-5).min(0.5 * sigma);
+    let hs = vol_bump(sigma);
     let up = american_price(
         &BsmInputs {
             volatility: sigma + hs,

@@ -650,7 +650,6 @@ fn top_of_book(
             m.ts_recv,
         ));
     }
-    let _ = rec.header().ts_event;
     None
 }
 
