@@ -829,7 +829,7 @@ fn sql_type(ty: Ty) -> &'static str {
 }
 
 /// Progress of an import: (done, total) in bytes for CSV, rows for Parquet.
-pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+pub type Progress<'a> = &'a mut (dyn FnMut(u64, u64) + Send);
 
 impl Store {
     /// Imports `path` into `table` atomically; see the module docs.
@@ -891,71 +891,107 @@ impl Store {
                 ddl.join(", ")
             ))?;
             let mut appender = conn.appender_to_catalog_and_db("_stage", "temp", "main")?;
-            let mut stager = Stager::new(spec);
-            let mut sink = |stager: &mut Stager, force: bool| -> Result<(), StoreError> {
-                if stager.rows > 0 && (force || stager.rows >= BATCH_ROWS) {
-                    let batch = stager.finish()?;
-                    appender.append_record_batch(batch)?;
+            // Reading and validating run on a second thread while this one appends the staged
+            // Arrow batches to DuckDB: the two halves take similar time and overlap.
+            let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+            let mapping = opts.mapping;
+            let file_ref = file.as_str();
+            let mut append_seconds = 0.0;
+            let (read, appended) = std::thread::scope(|scope| {
+                let reader = scope.spawn(move || {
+                    let mut stager = Stager::new(spec);
+                    let mut sink = |stager: &mut Stager, force: bool| -> Result<(), StoreError> {
+                        if stager.rows > 0 && (force || stager.rows >= BATCH_ROWS) {
+                            let batch = stager.finish()?;
+                            // A closed channel means the appender failed: stop reading (its
+                            // error is the one reported).
+                            tx.send(batch)
+                                .map_err(|_| StoreError::malformed(file_ref, "stopped"))?;
+                        }
+                        Ok(())
+                    };
+                    let mut rejections = Vec::new();
+                    let (rows_read, ignored) = match source {
+                        Source::File(p, FileFormat::Csv) => read_csv(
+                            p,
+                            file_ref,
+                            spec,
+                            mapping,
+                            &mut stager,
+                            &mut sink,
+                            &mut rejections,
+                            progress,
+                        )?,
+                        Source::File(p, FileFormat::Parquet) => read_parquet(
+                            p,
+                            file_ref,
+                            spec,
+                            mapping,
+                            &mut stager,
+                            &mut sink,
+                            &mut rejections,
+                            progress,
+                        )?,
+                        Source::Batches(_, batches) => {
+                            let headers: Vec<String> = batches
+                                .first()
+                                .map(|b| {
+                                    b.schema()
+                                        .fields()
+                                        .iter()
+                                        .map(|f| f.name().clone())
+                                        .collect()
+                                })
+                                .unwrap_or_default();
+                            let total = batches.iter().map(|b| b.num_rows() as u64).sum();
+                            read_arrow(
+                                file_ref,
+                                spec,
+                                mapping,
+                                &headers,
+                                total,
+                                batches.into_iter().map(Ok),
+                                &mut stager,
+                                &mut sink,
+                                &mut rejections,
+                                progress,
+                            )?
+                        }
+                    };
+                    sink(&mut stager, true)?;
+                    Ok::<_, StoreError>((rows_read, ignored, rejections))
+                });
+                let mut appended: Result<(), StoreError> = Ok(());
+                for batch in &rx {
+                    let t = Clock::now();
+                    if let Err(e) = appender.append_record_batch(batch) {
+                        appended = Err(e.into());
+                        break;
+                    }
+                    append_seconds += t.elapsed().as_secs_f64();
                 }
-                Ok(())
-            };
-            let mut rejections = Vec::new();
-            let (rows_read, ignored) = match source {
-                Source::File(p, FileFormat::Csv) => read_csv(
-                    p,
-                    &file,
-                    spec,
-                    opts.mapping,
-                    &mut stager,
-                    &mut sink,
-                    &mut rejections,
-                    progress,
-                )?,
-                Source::File(p, FileFormat::Parquet) => read_parquet(
-                    p,
-                    &file,
-                    spec,
-                    opts.mapping,
-                    &mut stager,
-                    &mut sink,
-                    &mut rejections,
-                    progress,
-                )?,
-                Source::Batches(_, batches) => {
-                    let headers: Vec<String> = batches
-                        .first()
-                        .map(|b| {
-                            b.schema()
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().clone())
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let total = batches.iter().map(|b| b.num_rows() as u64).sum();
-                    read_arrow(
-                        &file,
-                        spec,
-                        opts.mapping,
-                        &headers,
-                        total,
-                        batches.into_iter().map(Ok),
-                        &mut stager,
-                        &mut sink,
-                        &mut rejections,
-                        progress,
-                    )?
-                }
-            };
-            sink(&mut stager, true)?;
+                drop(rx);
+                let read = reader.join().unwrap_or_else(|_| {
+                    Err(StoreError::malformed(
+                        file_ref,
+                        "the reader thread panicked",
+                    ))
+                });
+                (read, appended)
+            });
+            appended?;
+            let (rows_read, ignored, rejections) = read?;
+            let t = Clock::now();
             appender.flush()?;
             drop(appender);
+            append_seconds += t.elapsed().as_secs_f64();
             let label = opts.source_label.map(str::to_string).unwrap_or_else(|| {
                 path.and_then(|p| p.file_name())
                     .map_or(file.clone(), |n| n.to_string_lossy().into_owned())
             });
             tracing::debug!(
                 seconds = started.elapsed().as_secs_f64(),
+                appender_seconds = append_seconds,
                 "import: parsed, validated and staged"
             );
             let (accepted, duplicates, conflicts, import_id) =
@@ -977,9 +1013,7 @@ impl Store {
         })();
         match result {
             Ok(mut report) => {
-                conn.execute_batch(
-                    "DROP TABLE IF EXISTS temp._stage; DROP TABLE IF EXISTS temp._uniq; COMMIT",
-                )?;
+                conn.execute_batch("DROP TABLE IF EXISTS temp._stage; COMMIT")?;
                 report.seconds = started.elapsed().as_secs_f64();
                 tracing::info!(
                     file = %report.file,
@@ -1030,15 +1064,35 @@ fn merge_stage(
             "import merge: {what}"
         );
     };
+    let k = key.join(", ");
+    // Derived columns: a view over the stage, except where a window derives the sequence number
+    // (materialized once, as the view would recompute it at every read).
+    let derived_kind = if has_seq { "TABLE" } else { "VIEW" };
     conn.execute_batch(&format!(
-        "CREATE TEMP TABLE _derived AS SELECT {select} FROM temp._stage;
-         CREATE TEMP TABLE _uniq AS SELECT * EXCLUDE (_rn) FROM (
-             SELECT *, row_number() OVER (PARTITION BY {k} ORDER BY _line) AS _rn FROM temp._derived)
-         WHERE _rn = 1;",
-        k = key.join(", ")
+        "CREATE TEMP {derived_kind} _derived AS SELECT {select} FROM temp._stage"
     ))?;
+    // In-file duplicates: the common file has none, and then the stage itself is the set of
+    // unique rows (no copy, no window, no conflict join).
+    let repeated_keys: i64 = conn.query_row(
+        &format!(
+            "SELECT count(*) FROM (SELECT 1 FROM temp._derived GROUP BY {k} HAVING count(*) > 1)"
+        ),
+        [],
+        |r| r.get(0),
+    )?;
+    let uniq_kind = if repeated_keys == 0 { "VIEW" } else { "TABLE" };
+    if repeated_keys == 0 {
+        conn.execute_batch("CREATE TEMP VIEW _uniq AS SELECT * FROM temp._derived")?;
+    } else {
+        conn.execute_batch(&format!(
+            "CREATE TEMP TABLE _uniq AS SELECT * EXCLUDE (_rn) FROM (
+                 SELECT *, row_number() OVER (PARTITION BY {k} ORDER BY _line) AS _rn
+                 FROM temp._derived)
+             WHERE _rn = 1"
+        ))?;
+    }
     lap("derived columns and in-file de-duplication");
-    let staged: i64 = conn.query_row("SELECT count(*) FROM temp._derived", [], |r| r.get(0))?;
+    let staged: i64 = conn.query_row("SELECT count(*) FROM temp._stage", [], |r| r.get(0))?;
     let values: Vec<&str> = spec
         .cols
         .iter()
@@ -1070,7 +1124,10 @@ fn merge_stage(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let (lo, hi) = (lo.unwrap_or(0), hi.unwrap_or(-1));
-    let in_file_conflicts: i64 = conn.query_row(
+    let in_file_conflicts: i64 = if repeated_keys == 0 {
+        0
+    } else {
+        conn.query_row(
         &format!(
             "SELECT count(*) FROM temp._derived d JOIN temp._uniq u ON {on} AND d._line <> u._line WHERE {diff}",
             on = join_on("d", "u"),
@@ -1078,8 +1135,19 @@ fn merge_stage(
         ),
         [],
         |r| r.get(0),
+    )?
+    };
+    // Stored rows in the file's time range: none (a new day, a fresh store) means no conflicts
+    // and nothing to skip.
+    let overlap: bool = conn.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM {t} WHERE \"{tc}\" BETWEEN {lo} AND {hi})"),
+        [],
+        |r| r.get(0),
     )?;
-    let stored_conflicts: i64 = conn.query_row(
+    let stored_conflicts: i64 = if !overlap {
+        0
+    } else {
+        conn.query_row(
         &format!(
             "SELECT count(*) FROM temp._uniq u JOIN {t} s ON {on} WHERE s.\"{tc}\" BETWEEN {lo} AND {hi} AND ({diff})",
             on = join_on("u", "s"),
@@ -1087,7 +1155,8 @@ fn merge_stage(
         ),
         [],
         |r| r.get(0),
-    )?;
+    )?
+    };
     lap("conflict counts");
     let import_id: i64 = conn.query_row(
         "SELECT coalesce(max(import_id), 0) + 1 FROM imports",
@@ -1097,11 +1166,17 @@ fn merge_stage(
     let inserted = conn.execute(
         &format!(
             "INSERT INTO {t} ({cols}, import_id)
-             SELECT {ucols}, {import_id} FROM temp._uniq u
-             WHERE NOT EXISTS (SELECT 1 FROM {t} s WHERE s.\"{tc}\" BETWEEN {lo} AND {hi} AND {on})",
+             SELECT {ucols}, {import_id} FROM temp._uniq u {anti_join}",
             cols = cols.join(", "),
             ucols = spec.cols.iter().map(|c| format!("u.\"{}\"", c.name)).collect::<Vec<_>>().join(", "),
-            on = join_on("u", "s"),
+            anti_join = if overlap {
+                format!(
+                    "WHERE NOT EXISTS (SELECT 1 FROM {t} s WHERE s.\"{tc}\" BETWEEN {lo} AND {hi} AND {on})",
+                    on = join_on("u", "s")
+                )
+            } else {
+                String::new()
+            },
         ),
         [],
     )? as i64;
@@ -1150,7 +1225,9 @@ fn merge_stage(
     } else {
         None
     };
-    conn.execute_batch("DROP TABLE temp._derived")?;
+    conn.execute_batch(&format!(
+        "DROP {uniq_kind} temp._uniq; DROP {derived_kind} temp._derived"
+    ))?;
     Ok((
         inserted as u64,
         duplicates.max(0) as u64,
