@@ -303,34 +303,40 @@ pub fn load_sample(store: &mut Store, range: &SampleRange) -> Result<Vec<ImportR
     };
     let mut reports = Vec::new();
     let mut nop = |_: u64, _: u64| {};
-    reports.push(b(store.import_batches(
-        Table::Bars,
-        "sample bars",
-        vec![b(bars_batch(&hist.bars))?],
-        &hist_label,
-        &mut nop,
-    ))?);
-    reports.push(b(store.import_batches(
-        Table::Splits,
-        "sample splits",
-        vec![b(splits_batch(&hist.splits))?],
-        &hist_label,
-        &mut nop,
-    ))?);
-    reports.push(b(store.import_batches(
-        Table::Dividends,
-        "sample dividends",
-        vec![b(dividends_batch(&hist.dividends))?],
-        &hist_label,
-        &mut nop,
-    ))?);
-    reports.push(b(store.import_batches(
-        Table::Rates,
-        "sample rates",
-        vec![b(rates_batch(&rates))?],
-        &rate_label,
-        &mut nop,
-    ))?);
+    for (table, name, batch, label) in [
+        (
+            Table::Bars,
+            "sample bars",
+            bars_batch(&hist.bars),
+            &hist_label,
+        ),
+        (
+            Table::Splits,
+            "sample splits",
+            splits_batch(&hist.splits),
+            &hist_label,
+        ),
+        (
+            Table::Dividends,
+            "sample dividends",
+            dividends_batch(&hist.dividends),
+            &hist_label,
+        ),
+        (
+            Table::Rates,
+            "sample rates",
+            rates_batch(&rates),
+            &rate_label,
+        ),
+    ] {
+        reports.push(b(store.import_batches(
+            table,
+            name,
+            vec![b(batch)?],
+            label,
+            &mut nop,
+        ))?);
+    }
     let batches = quotes
         .chunks(64 * 1024)
         .map(|c| b(quotes_batch(c)))

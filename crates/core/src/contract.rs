@@ -1,7 +1,8 @@
 //! Option contract terms: right, exercise style and settlement.
 
-/// Call or put.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Call or put (serialized as `call`/`put`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OptionType {
     /// Right to buy at the strike.
     Call,
@@ -37,8 +38,11 @@ impl OptionType {
     }
 }
 
-/// Exercise style.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+/// Exercise style (serialized as `european`/`american`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ExerciseStyle {
     /// Exercise only at expiry.
     #[default]
