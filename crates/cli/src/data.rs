@@ -44,6 +44,8 @@ struct ConfigFile {
     store: StoreSection,
     #[serde(default)]
     market: MarketSection,
+    #[serde(default)]
+    advisor: wheelhouse_wheel::config::AdvisorConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -71,6 +73,8 @@ pub struct Settings {
     pub store: StoreConfig,
     /// Rate used when no curve is stored.
     pub default_rate: f64,
+    /// The `[advisor]` section with `WHEELHOUSE_ADVISOR_*` overrides applied.
+    pub advisor: wheelhouse_wheel::config::AdvisorConfig,
 }
 
 /// Resolves the settings.
@@ -117,7 +121,9 @@ pub fn settings(flags: &StoreFlags) -> Result<Settings, Exit> {
             "[market] default_rate = {default_rate} must be a decimal within [-1, 1]"
         )));
     }
+    let advisor = crate::wheel::advisor_with_env(cfg.advisor)?;
     Ok(Settings {
+        advisor,
         db,
         default_db,
         store: StoreConfig {
@@ -129,7 +135,7 @@ pub fn settings(flags: &StoreFlags) -> Result<Settings, Exit> {
     })
 }
 
-fn store_exit(e: StoreError) -> Exit {
+pub(crate) fn store_exit(e: StoreError) -> Exit {
     match e {
         StoreError::MalformedFile { .. }
         | StoreError::Mapping { .. }
@@ -146,14 +152,14 @@ fn b<T>(r: Result<T, StoreError>) -> Result<T, Exit> {
     r.map_err(store_exit)
 }
 
-fn open(s: &Settings) -> Result<Store, Exit> {
+pub(crate) fn open(s: &Settings) -> Result<Store, Exit> {
     Store::open(&s.db, &s.store)
         .with_context(|| format!("cannot open store {}", s.db.display()))
         .map_err(Exit::from)
 }
 
 /// Opens the store; the default store, when empty, first gets the bundled sample.
-fn open_for_reading(s: &Settings) -> Result<Store, Exit> {
+pub(crate) fn open_for_reading(s: &Settings) -> Result<Store, Exit> {
     let mut store = open(s)?;
     if s.default_db && store.symbols().map_err(store_exit)?.is_empty() {
         eprintln!(
@@ -223,7 +229,7 @@ pub struct SampleRange {
     to: Option<jiff::civil::Date>,
 }
 
-fn parse_date(s: &str, flag: &str) -> Result<jiff::civil::Date, Exit> {
+pub(crate) fn parse_date(s: &str, flag: &str) -> Result<jiff::civil::Date, Exit> {
     s.parse::<jiff::civil::Date>()
         .map_err(|e| Exit::usage(anyhow!("{flag} {s:?}: expected YYYY-MM-DD ({e})")))
 }
@@ -608,7 +614,7 @@ pub struct SnapshotArgs {
     pub no_cache: bool,
 }
 
-fn parse_at(s: &str) -> Result<UnixNanos, Exit> {
+pub(crate) fn parse_at(s: &str) -> Result<UnixNanos, Exit> {
     let tz = jiff::tz::TimeZone::get(wheelhouse_core::exchange_time::NEW_YORK)
         .map_err(|e| anyhow!(e))?;
     match wheelhouse_store::timeparse::parse_time(s, &tz, None) {
@@ -648,26 +654,38 @@ fn chain_settings(s: &Settings, a: &SnapshotArgs) -> ChainSettings {
     }
 }
 
-fn load_snapshot(
-    args: &SnapshotArgs,
-    flags: &StoreFlags,
-    with_history: bool,
-) -> Result<Loaded, Exit> {
-    let s = settings(flags)?;
-    let store = open_for_reading(&s)?;
-    let symbol = args.symbol.trim().to_ascii_uppercase();
-    let at = args.at.as_deref().map(parse_at).transpose()?;
-    let qt = store.snapshot_at(&symbol, at).map_err(store_exit)?;
-    let quotes = store.option_quotes(&symbol, qt, None).map_err(store_exit)?;
+/// Quotes and analytics of one snapshot, from the analytics cache when it holds them.
+/// Returns (quotes, analytics, seconds, from_cache).
+pub(crate) fn chain_at(
+    store: &Store,
+    s: &Settings,
+    symbol: &str,
+    qt: UnixNanos,
+    american: crate::commands::AmericanMode,
+    no_cache: bool,
+) -> Result<
+    (
+        Vec<wheelhouse_core::records::OptionQuote>,
+        ChainAnalytics,
+        f64,
+        bool,
+    ),
+    Exit,
+> {
+    let quotes = store.option_quotes(symbol, qt, None).map_err(store_exit)?;
     let curve = store.rate_curve(qt).map_err(store_exit)?;
-    let cs = chain_settings(&s, args);
+    let cs = ChainSettings {
+        default_rate: s.default_rate,
+        american: american_of(american),
+        ..ChainSettings::default()
+    };
     let started = Instant::now();
-    let kind = format!("chain:{:?}:{}", args.american, s.default_rate);
-    let cached = if args.no_cache {
+    let kind = format!("chain:{:?}:{}", american, s.default_rate);
+    let cached = if no_cache {
         None
     } else {
         store
-            .cache_get(&symbol, qt, &kind, CHAIN_CACHE_VERSION)
+            .cache_get(symbol, qt, &kind, CHAIN_CACHE_VERSION)
             .map_err(store_exit)?
             .and_then(|p| serde_json::from_str::<ChainAnalytics>(&p).ok())
             .filter(|a| a.quotes.len() == quotes.len())
@@ -679,7 +697,7 @@ fn load_snapshot(
             let a = analyze_chain(&quotes, &curve, &cs).map_err(|e| anyhow!(e))?;
             if let Ok(payload) = serde_json::to_string(&a) {
                 store
-                    .cache_put(&symbol, qt, &kind, CHAIN_CACHE_VERSION, &payload)
+                    .cache_put(symbol, qt, &kind, CHAIN_CACHE_VERSION, &payload)
                     .map_err(store_exit)?;
             }
             a
@@ -687,11 +705,28 @@ fn load_snapshot(
     };
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(
+        symbol,
         quotes = quotes.len(),
         seconds,
         from_cache,
         "chain analytics"
     );
+    Ok((quotes, analytics, seconds, from_cache))
+}
+
+fn load_snapshot(
+    args: &SnapshotArgs,
+    flags: &StoreFlags,
+    with_history: bool,
+) -> Result<Loaded, Exit> {
+    let s = settings(flags)?;
+    let store = open_for_reading(&s)?;
+    let symbol = args.symbol.trim().to_ascii_uppercase();
+    let at = args.at.as_deref().map(parse_at).transpose()?;
+    let qt = store.snapshot_at(&symbol, at).map_err(store_exit)?;
+    let cs = chain_settings(&s, args);
+    let (quotes, analytics, seconds, from_cache) =
+        chain_at(&store, &s, &symbol, qt, args.american, args.no_cache)?;
     let history = if with_history {
         atm_history(&store, &symbol, qt, &cs, args.no_cache)?.and_then(|(cur_hist, n)| {
             analytics
@@ -715,7 +750,7 @@ fn load_snapshot(
 const ATM30_CACHE_VERSION: i64 = 1;
 
 /// 30-day ATM vols of the snapshots in the year before `qt` (cached per snapshot).
-fn atm_history(
+pub(crate) fn atm_history(
     store: &Store,
     symbol: &str,
     qt: UnixNanos,

@@ -10,6 +10,7 @@ mod data;
 mod output;
 mod plot;
 mod table;
+mod wheel;
 
 use std::process::ExitCode;
 
@@ -105,6 +106,12 @@ enum Command {
     Chain(data::ChainArgs),
     /// The fitted SVI volatility surface of a snapshot, its arbitrage checks and summary.
     Surface(data::SurfaceArgs),
+    /// The wheel advisor: what to sell now (strike, expiry, contracts), why, how it was sized,
+    /// and what to do with held options.
+    Advise(wheel::AdviseArgs),
+    /// The stored portfolio: import, add, close, assign, show, clear.
+    #[command(subcommand)]
+    Portfolio(wheel::PortfolioCmd),
 }
 
 fn main() -> ExitCode {
@@ -140,6 +147,8 @@ fn main() -> ExitCode {
         Command::Export(a) => data::export(a, &cli.store),
         Command::Chain(a) => data::chain(a, &cli.store, cli.format),
         Command::Surface(a) => data::surface(a, &cli.store, cli.format),
+        Command::Advise(a) => wheel::advise_cmd(a, &cli.store, cli.format, cli.threads),
+        Command::Portfolio(c) => wheel::portfolio(c, &cli.store, cli.format),
     };
     match result {
         Ok(code) => ExitCode::from(code),

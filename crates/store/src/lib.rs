@@ -18,6 +18,7 @@ pub mod error;
 pub mod export;
 pub mod import;
 pub mod mapping;
+pub mod portfolio;
 pub mod presets;
 pub mod query;
 pub mod records;

@@ -21,10 +21,11 @@ pub struct Migration {
 }
 
 /// All migrations, oldest first. Never edit a released one: add a new version.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "market data: instruments, bars, splits, dividends, option quotes, trades, nbbo, rates, imports, analytics cache",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "market data: instruments, bars, splits, dividends, option quotes, trades, nbbo, rates, imports, analytics cache",
+        sql: r#"
 CREATE TABLE imports (
     import_id     BIGINT PRIMARY KEY,
     table_name    VARCHAR NOT NULL,
@@ -121,7 +122,35 @@ CREATE TABLE analytics_cache (
     PRIMARY KEY (underlying, quote_time, kind)
 );
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description: "portfolio: fills of the wheel ledger and account settings",
+        sql: r#"
+CREATE TABLE portfolio_fills (
+    seq           BIGINT PRIMARY KEY,
+    time          BIGINT NOT NULL,
+    underlying    VARCHAR NOT NULL,
+    kind          VARCHAR NOT NULL,
+    event         VARCHAR NOT NULL,
+    quantity      DOUBLE NOT NULL,
+    price         DOUBLE NOT NULL,
+    strike        DOUBLE,
+    expiration    BIGINT,
+    style         VARCHAR NOT NULL,
+    multiplier    DOUBLE NOT NULL,
+    fees          DOUBLE NOT NULL,
+    link          VARCHAR,
+    source        VARCHAR NOT NULL,
+    added_at      BIGINT NOT NULL
+);
+CREATE TABLE portfolio_settings (
+    key           VARCHAR PRIMARY KEY,
+    value         VARCHAR NOT NULL
+);
+"#,
+    },
+];
 
 /// The newest schema version this build knows.
 pub fn latest_version() -> i64 {

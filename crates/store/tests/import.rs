@@ -500,7 +500,10 @@ fn store_file_schema_and_config() {
     }
     {
         let s = Store::open(&path, &cfg).unwrap();
-        assert_eq!(s.schema_version().unwrap(), 1);
+        assert_eq!(
+            s.schema_version().unwrap(),
+            wheelhouse_store::schema::latest_version()
+        );
         s.connection()
             .execute_batch("INSERT INTO schema_migrations VALUES (999, 'future', 0)")
             .unwrap();
