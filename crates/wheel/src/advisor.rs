@@ -599,7 +599,7 @@ fn advise_one(
         sc.spawn(|_| {
             let t = Instant::now();
             let a: Vec<Management> = positions
-                .iter()
+                .par_iter()
                 .filter(|p| p.option_type().is_some())
                 .map(|p| {
                     manage_option(

@@ -1,0 +1,457 @@
+//! End-to-end tests of `wheelhouse advise` and `wheelhouse portfolio` on the bundled sample:
+//! the JSON contract, filters honoured by the chosen trade, stale data and unknown symbols
+//! giving "no trade" with the reason, config and environment overrides, portfolio files with
+//! errors that name the line, and the stored portfolio (all-or-nothing imports).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn wh_env(db: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wheelhouse"));
+    c.args(args)
+        .arg("--db")
+        .arg(db)
+        .env("RUST_LOG", "warn")
+        .env_remove("WHEELHOUSE_DB")
+        .env_remove("WHEELHOUSE_CONFIG")
+        .env("XDG_CONFIG_HOME", db.parent().unwrap());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("WHEELHOUSE_ADVISOR_") {
+            c.env_remove(k);
+        }
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run wheelhouse")
+}
+
+fn wh(db: &Path, args: &[&str]) -> Output {
+    wh_env(db, args, &[])
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", err(o));
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+fn sample_portfolio() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/sample/portfolio.csv")
+}
+
+fn init(dir: &Path) -> PathBuf {
+    let db = dir.join("w.duckdb");
+    let o = wh(
+        &db,
+        &[
+            "init",
+            "--sample",
+            "--from",
+            "2013-02-20",
+            "--to",
+            "2013-03-01",
+            "--format",
+            "csv",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    db
+}
+
+fn rec<'a>(v: &'a serde_json::Value, underlying: &str, action: &str) -> &'a serde_json::Value {
+    v["recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["underlying"] == underlying && r["action"] == action)
+        .unwrap_or_else(|| panic!("no {action} for {underlying}: {}", v["recommendations"]))
+}
+
+#[test]
+fn advise_sample_portfolio() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let p = sample_portfolio();
+    let args = [
+        "advise",
+        "AAPL",
+        "MSFT",
+        "IBM",
+        "--at",
+        "2013-03-01",
+        "--portfolio",
+        p.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    let v = json(&wh(&db, &args));
+    let recs = v["recommendations"].as_array().unwrap();
+    for r in recs {
+        for key in [
+            "underlying",
+            "action",
+            "expiration",
+            "strike",
+            "type",
+            "contracts",
+            "bid",
+            "ask",
+            "expected_fill",
+            "implied_volatility",
+            "delta",
+            "probability_itm",
+            "annualized_yield",
+            "confidence",
+            "reasons",
+        ] {
+            assert!(r.get(key).is_some(), "recommendation lacks {key}: {r}");
+        }
+        assert!(!r["reasons"].as_array().unwrap().is_empty(), "{r}");
+    }
+    // A new put on MSFT honouring the default filters.
+    let m = rec(&v, "MSFT", "sell_put");
+    assert_eq!(m["type"], "put");
+    let d = m["delta"].as_f64().unwrap();
+    assert!((-0.35..=-0.15).contains(&d), "{m}");
+    let detail = &m["detail"];
+    let dte = detail["dte"].as_f64().unwrap();
+    assert!((21.0..=60.0).contains(&dte), "{m}");
+    assert!(m["contracts"].as_u64().unwrap() >= 1);
+    let (bid, ask, fill) = (
+        m["bid"].as_f64().unwrap(),
+        m["ask"].as_f64().unwrap(),
+        m["expected_fill"].as_f64().unwrap(),
+    );
+    assert!(bid <= fill && fill <= 0.5 * (bid + ask));
+    assert!(m["sizing"]["binding"].is_string());
+    // The held IBM puts get an action with numbers; AAPL's shares have an adjusted basis.
+    let ibm_actions: Vec<_> = recs
+        .iter()
+        .filter(|r| r["underlying"] == "IBM" && r["strike"] == 197.5)
+        .collect();
+    assert_eq!(ibm_actions.len(), 1, "{recs:?}");
+    let aapl = v["underlyings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["underlying"] == "AAPL")
+        .unwrap();
+    let basis = aapl["adjusted_basis"].as_f64().unwrap();
+    assert!((basis - (475.0 - 11.25 + 0.0065)).abs() < 1e-9, "{basis}");
+    assert_eq!(aapl["state"], "shares");
+    // Timings per analysis.
+    let t = v["timings"].as_array().unwrap();
+    for name in [
+        "freshness",
+        "vol_regime",
+        "candidates",
+        "management",
+        "correlation",
+    ] {
+        assert!(t.iter().any(|x| x["analysis"] == name), "timing {name}");
+    }
+    assert!(v["timings_ms"]["end_to_end"].as_f64().unwrap() > 0.0);
+
+    // The table view runs too.
+    let o = wh(&db, &args[..args.len() - 2]);
+    assert!(o.status.success(), "{}", err(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("MSFT"));
+}
+
+#[test]
+fn no_trade_with_reasons_and_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    // Long after the last snapshot: stale.
+    let v = json(&wh(
+        &db,
+        &[
+            "advise",
+            "MSFT",
+            "ZZZZ",
+            "--at",
+            "2013-06-03",
+            "--cash",
+            "50000",
+            "--format",
+            "json",
+        ],
+    ));
+    let m = rec(&v, "MSFT", "no_trade");
+    assert!(m["reasons"][0].as_str().unwrap().contains("stale"), "{m}");
+    assert!(m["strike"].is_null() && m["contracts"].is_null());
+    let z = rec(&v, "ZZZZ", "no_trade");
+    assert!(
+        z["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("no option chain"),
+        "{z}"
+    );
+    // Before the first snapshot: no chain at or before the advice time.
+    let v = json(&wh(
+        &db,
+        &[
+            "advise",
+            "MSFT",
+            "--at",
+            "2012-01-03",
+            "--cash",
+            "50000",
+            "--format",
+            "json",
+        ],
+    ));
+    rec(&v, "MSFT", "no_trade");
+    // Usage errors: exit 2 with a message.
+    for args in [
+        vec!["advise", "MSFT", "--cash", "-5"],
+        vec!["advise", "MSFT", "--cash", "nan"],
+        vec!["advise", "MSFT", "--at", "not-a-date", "--cash", "100"],
+        vec!["advise", "MSFT"], // no portfolio stored
+    ] {
+        let o = wh(&db, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains("error:"), "{args:?}");
+    }
+}
+
+#[test]
+fn config_and_environment_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "[advisor.filters]\nmin_dte = 40\nmax_dte = 60\n").unwrap();
+    let base = [
+        "advise",
+        "MSFT",
+        "--at",
+        "2013-03-01",
+        "--cash",
+        "100000",
+        "--format",
+        "json",
+    ];
+    let mut args: Vec<&str> = base.to_vec();
+    args.extend(["--config", cfg.to_str().unwrap()]);
+    let v = json(&wh(&db, &args));
+    let r = &v["recommendations"][0];
+    if r["action"] == "sell_put" {
+        assert!(r["detail"]["dte"].as_f64().unwrap() >= 40.0, "{r}");
+    } else {
+        assert!(
+            r["reasons"][0].as_str().unwrap().contains("filters")
+                || r["reasons"][0].as_str().unwrap().contains("edge"),
+            "{r}"
+        );
+    }
+    // Environment override of one key, and a tight band that nothing passes.
+    let v = json(&wh_env(
+        &db,
+        &base,
+        &[
+            ("WHEELHOUSE_ADVISOR_FILTERS_MIN_ABS_DELTA", "0.34"),
+            ("WHEELHOUSE_ADVISOR_FILTERS_MAX_ABS_DELTA", "0.341"),
+        ],
+    ));
+    let r = &v["recommendations"][0];
+    if r["action"] == "sell_put" {
+        let d = r["delta"].as_f64().unwrap().abs();
+        assert!((0.34..=0.341).contains(&d), "{r}");
+    } else {
+        assert!(r["reasons"][0].as_str().unwrap().contains("delta"), "{r}");
+    }
+    // Unknown keys and out-of-range values are usage errors naming the key.
+    let o = wh_env(
+        &db,
+        &base,
+        &[("WHEELHOUSE_ADVISOR_FILTERS_MIN_DELTA", "0.2")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("min_delta"), "{}", err(&o));
+    let o = wh_env(
+        &db,
+        &base,
+        &[("WHEELHOUSE_ADVISOR_LIMITS_KELLY_FRACTION", "3")],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("kelly_fraction"), "{}", err(&o));
+    std::fs::write(&cfg, "[advisor]\nbogus = 1\n").unwrap();
+    let o = wh(&db, &args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("bogus"), "{}", err(&o));
+}
+
+#[test]
+fn portfolio_store_import_show_and_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let p = sample_portfolio();
+    // A file whose 3rd data row assigns a put that is not held: nothing is stored.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "underlying,kind,quantity,strike,expiration,style,open_price,open_time,event\n\
+         ,cash,10000,,,,,2013-01-02,deposit\n\
+         MSFT,put,-1,27,2013-03-15,american,0.5,2013-02-01,trade\n\
+         MSFT,put,1,26,2013-03-15,american,0,2013-03-01,assign\n",
+    )
+    .unwrap();
+    let o = wh(&db, &["portfolio", "import", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", err(&o));
+    assert!(err(&o).contains("line 4"), "{}", err(&o));
+    let missing = dir.path().join("missing.csv");
+    std::fs::write(&missing, "underlying,kind,quantity\nMSFT,put,-1\n").unwrap();
+    let o = wh(&db, &["portfolio", "import", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("strike"), "{}", err(&o));
+    let nan = dir.path().join("nan.csv");
+    std::fs::write(
+        &nan,
+        "underlying,kind,quantity,strike,expiration,style,open_price,open_time\nMSFT,put,-1,27,2013-03-15,american,NaN,2013-02-01\n",
+    )
+    .unwrap();
+    let o = wh(&db, &["portfolio", "import", nan.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("line 2") && err(&o).contains("price"),
+        "{}",
+        err(&o)
+    );
+    let v = json(&wh(
+        &db,
+        &[
+            "portfolio",
+            "show",
+            "--at",
+            "2013-03-01",
+            "--format",
+            "json",
+        ],
+    ));
+    assert!(
+        v["positions"].as_array().unwrap().is_empty(),
+        "failed imports stored nothing"
+    );
+
+    // The sample imports; show has the cost basis and the marks.
+    let o = wh(
+        &db,
+        &[
+            "portfolio",
+            "import",
+            p.to_str().unwrap(),
+            "--account",
+            "cash",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let v = json(&wh(
+        &db,
+        &[
+            "portfolio",
+            "show",
+            "--at",
+            "2013-03-01",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(v["account"], "cash");
+    let pos = v["positions"].as_array().unwrap();
+    assert_eq!(pos.len(), 2, "{pos:?}");
+    assert!(pos.iter().all(|p| p["mark"].is_number()), "{pos:?}");
+    let aapl = v["underlyings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["underlying"] == "AAPL")
+        .unwrap();
+    assert!((aapl["adjusted_basis"].as_f64().unwrap() - 463.7565).abs() < 1e-9);
+    let ibm = v["underlyings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["underlying"] == "IBM")
+        .unwrap();
+    let cyc = &ibm["open_cycle"];
+    assert_eq!(cyc["rolls"].as_array().unwrap().len(), 1);
+    // Roll net credit: −2 × 0.12 × 100 − 1.30 + 2 × 2.50 × 100 − 1.30 = 473.40.
+    assert!(
+        (cyc["rolls"][0]["net_credit"].as_f64().unwrap() - 473.40).abs() < 1e-9,
+        "{cyc}"
+    );
+
+    // Advise from the stored portfolio; then close the IBM puts and see them gone.
+    let v = json(&wh(
+        &db,
+        &["advise", "MSFT", "--at", "2013-03-01", "--format", "json"],
+    ));
+    assert!(
+        v["recommendations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["underlying"] == "IBM")
+    );
+    let o = wh(
+        &db,
+        &[
+            "portfolio",
+            "close",
+            "--underlying",
+            "IBM",
+            "--kind",
+            "put",
+            "--strike",
+            "197.5",
+            "--expiration",
+            "2013-03-15",
+            "--price",
+            "1.19",
+            "--time",
+            "2013-03-01",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let v = json(&wh(
+        &db,
+        &[
+            "portfolio",
+            "show",
+            "--at",
+            "2013-03-01",
+            "--format",
+            "json",
+        ],
+    ));
+    assert_eq!(v["positions"].as_array().unwrap().len(), 1);
+    // Assigning a position that does not exist is refused.
+    let o = wh(
+        &db,
+        &[
+            "portfolio",
+            "assign",
+            "--underlying",
+            "IBM",
+            "--kind",
+            "put",
+            "--strike",
+            "197.5",
+            "--expiration",
+            "2013-03-15",
+            "--time",
+            "2013-03-15",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let o = wh(&db, &["portfolio", "clear"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = wh(&db, &["portfolio", "clear", "--yes"]);
+    assert!(o.status.success());
+}
