@@ -779,14 +779,21 @@ pub(crate) fn atm_history(
     let (mut cb, pb) = progress_after_1s("30-day ATM vol history", "snapshots");
     let total = times.len() as u64;
     let mut out = Vec::with_capacity(times.len());
+    let mut stored = if no_cache {
+        Default::default()
+    } else {
+        store
+            .cache_get_range(
+                symbol,
+                &kind,
+                ATM30_CACHE_VERSION,
+                times[0],
+                times[times.len() - 1],
+            )
+            .map_err(store_exit)?
+    };
     for (i, &t) in times.iter().enumerate() {
-        let cached = if no_cache {
-            None
-        } else {
-            store
-                .cache_get(symbol, t, &kind, ATM30_CACHE_VERSION)
-                .map_err(store_exit)?
-        };
+        let cached = stored.remove(&t.0);
         let v = match cached.and_then(|p| p.parse::<f64>().ok()) {
             Some(v) => Some(v),
             None => {

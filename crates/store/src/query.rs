@@ -261,6 +261,30 @@ impl Store {
         })
     }
 
+    /// Every cached payload of `kind` and `version` for snapshots of `underlying` in
+    /// `[from, to]`, by quote time (one query, for histories).
+    ///
+    /// # Errors
+    /// DuckDB errors.
+    pub fn cache_get_range(
+        &self,
+        underlying: &str,
+        kind: &str,
+        version: i64,
+        from: UnixNanos,
+        to: UnixNanos,
+    ) -> Result<std::collections::BTreeMap<i64, String>, StoreError> {
+        let mut st = self.conn.prepare(
+            "SELECT quote_time, payload FROM analytics_cache
+             WHERE underlying = ? AND kind = ? AND version = ? AND quote_time BETWEEN ? AND ?",
+        )?;
+        let rows = st.query_map(
+            duckdb::params![underlying, kind, version, from.0, to.0],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Stores (replacing) an analytics payload for a snapshot.
     ///
     /// # Errors

@@ -127,6 +127,8 @@ pub struct Recommendation {
     pub detail: Option<Candidate>,
     /// Sizing and its caps (new trades).
     pub sizing: Option<Sizing>,
+    /// The next best candidates (new trades).
+    pub alternatives: Vec<Candidate>,
 }
 
 impl Recommendation {
@@ -150,6 +152,7 @@ impl Recommendation {
             warnings: Vec::new(),
             detail: None,
             sizing: None,
+            alternatives: Vec::new(),
         }
     }
 }
@@ -892,6 +895,7 @@ fn advise_one(
         .take(cfg.alternatives)
         .map(|c| (*c).clone())
         .collect();
+    adv.recommendation.alternatives = adv.alternatives.clone();
     time(&mut timings, "combine", t);
     (adv, timings)
 }

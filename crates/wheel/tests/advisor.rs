@@ -63,7 +63,7 @@ fn view() -> &'static MarketView {
             symbol: "SYN".into(),
             closes: closes(qt, 300, 0.16),
             ex_dividends: vec![(UnixNanos(qt.0 + 50 * DAY), 0.40)],
-            earnings: vec![],
+            earnings: vec![UnixNanos(qt.0 + 35 * DAY)],
             iv_rank: Some((0.6, 0.7, 250)),
             quotes,
             chain,
@@ -106,8 +106,17 @@ fn cash_secured_put_on_a_flat_account() {
     assert!(d < 0.0 && (0.15..=0.35).contains(&d.abs()), "put delta {d}");
     let c = r.detail.as_ref().unwrap();
     assert!(c.dte >= 21.0 && c.dte <= 60.0);
-    // Ex-dividend at day 50: no expiry after it.
-    assert!(c.dte < 50.0, "spans the ex-dividend date: {}", c.dte);
+    // Earnings at day 35 and ex-dividend at day 50: no expiry after either.
+    assert!(
+        c.dte < 35.0,
+        "spans the earnings or ex-dividend date: {}",
+        c.dte
+    );
+    assert!(
+        r.alternatives
+            .iter()
+            .all(|a| a.dte < 35.0 && a.score <= c.score)
+    );
     assert!(
         r.expected_fill.unwrap() >= r.bid.unwrap()
             && r.expected_fill.unwrap() <= 0.5 * (r.bid.unwrap() + r.ask.unwrap())
@@ -359,7 +368,8 @@ proptest! {
         min_d in 0.0f64..0.4, dspan in 0.02f64..0.6,
         min_bid in 0.0f64..1.0, max_spread in 0.005f64..0.3,
         min_oi in 0i64..2000, min_vol in 0i64..300,
-        allow_ex in any::<bool>(), put in any::<bool>(), basis in 80.0f64..120.0,
+        allow_ex in any::<bool>(), allow_earn in any::<bool>(), put in any::<bool>(),
+        basis in 80.0f64..120.0,
     ) {
         let v = view();
         let mut cfg = AdvisorConfig::default();
@@ -372,6 +382,7 @@ proptest! {
         cfg.filters.min_open_interest = min_oi;
         cfg.filters.min_volume = min_vol;
         cfg.filters.allow_ex_dividend = allow_ex;
+        cfg.filters.allow_earnings = allow_earn;
         let kind = if put { OptionType::Put } else { OptionType::Call };
         let search = Search { kind, basis: (!put).then_some(basis), forecast_vol: 0.16, delta_band: true, roll_from: None };
         let (cands, stats) = find_candidates(v, &search, &cfg, backend());
@@ -386,9 +397,149 @@ proptest! {
             prop_assert!(q.bid >= min_bid && (q.ask - q.bid) / (0.5 * (q.bid + q.ask)) <= max_spread);
             prop_assert!(q.open_interest.unwrap_or(0) >= min_oi && q.volume.unwrap_or(0) >= min_vol);
             if !allow_ex { prop_assert!(c.dte < 50.0); }
+            if !allow_earn { prop_assert!(c.dte < 35.0); }
             if !put { prop_assert!(c.strike >= basis); }
             prop_assert!(c.score.is_finite());
         }
         for w in cands.windows(2) { prop_assert!(w[0].score >= w[1].score); }
     }
+}
+
+fn held(
+    v: &MarketView,
+    kind: OptionType,
+    days: i64,
+    strike_near: f64,
+) -> &wheelhouse_core::records::OptionQuote {
+    let qt = v.chain.quote_time;
+    v.quotes
+        .iter()
+        .filter(|q| q.option_type == kind && (q.expiration.0 - qt.0) / DAY == days)
+        .min_by(|a, b| {
+            (a.strike - strike_near)
+                .abs()
+                .total_cmp(&(b.strike - strike_near).abs())
+        })
+        .unwrap()
+}
+
+fn manage_one(
+    v: &MarketView,
+    fills: Vec<Fill>,
+    symbols: &[String],
+) -> wheelhouse_wheel::manage::Management {
+    let m = markets(v);
+    let ledger = Ledger::replay(AccountType::Cash, &fills).unwrap();
+    let cfg = AdvisorConfig::default();
+    let a = advise(&Request {
+        now: v.chain.quote_time,
+        ledger: &ledger,
+        markets: &m,
+        symbols,
+        config: &cfg,
+        backend: backend(),
+    });
+    a.underlyings
+        .iter()
+        .find(|u| u.underlying == "SYN")
+        .unwrap()
+        .actions[0]
+        .clone()
+}
+
+#[test]
+fn covered_call_before_ex_dividend_with_little_extrinsic() {
+    // A deep ITM short call (strike ~80, spot 100) expiring in 30 days, ex-dividend of 5.00
+    // in 10 days: extrinsic < dividend, so early assignment is likely → roll or close.
+    let mut v = view().clone();
+    let qt = v.chain.quote_time;
+    v.ex_dividends = vec![(UnixNanos(qt.0 + 10 * DAY), 5.0)];
+    v.earnings.clear();
+    let q = held(&v, OptionType::Call, 30, 80.0).clone();
+    let fills = vec![
+        Fill::deposit(UnixNanos(0), 50_000.0),
+        Fill::stock_trade(UnixNanos(qt.0 - 20 * DAY), "SYN", 100.0, 95.0),
+        Fill::option_trade(
+            UnixNanos(qt.0 - 5 * DAY),
+            "SYN",
+            OptionType::Call,
+            q.strike,
+            q.expiration,
+            -1.0,
+            q.bid,
+        ),
+    ];
+    let a = manage_one(&v, fills, &[]);
+    assert!(matches!(a.action.as_str(), "roll" | "close"), "{a:?}");
+    assert!(a.reasons[0].contains("ex-dividend"), "{:?}", a.reasons);
+    assert!(a.extrinsic.unwrap() < 5.0);
+    if let Some(t) = &a.roll_to {
+        assert!(t.strike >= q.strike && t.expiration.0 > q.expiration.0);
+        assert!(a.roll_credit.unwrap() >= 0.0);
+    }
+}
+
+#[test]
+fn short_put_near_expiry_rolls_for_a_credit_or_takes_assignment() {
+    // An at-the-money put with 14 days left, sold for its current bid (nothing captured):
+    // DTE ≤ 21 triggers the roll rule.
+    let mut v = view().clone();
+    v.earnings.clear();
+    v.ex_dividends.clear();
+    let q = held(&v, OptionType::Put, 14, 100.0).clone();
+    let qt = v.chain.quote_time;
+    let fills = vec![
+        Fill::deposit(UnixNanos(0), 50_000.0),
+        Fill::option_trade(
+            UnixNanos(qt.0 - 20 * DAY),
+            "SYN",
+            OptionType::Put,
+            q.strike,
+            q.expiration,
+            -1.0,
+            q.bid,
+        ),
+    ];
+    let a = manage_one(&v, fills, &[]);
+    match a.action.as_str() {
+        "roll" => {
+            let t = a.roll_to.as_ref().unwrap();
+            assert!(
+                t.strike <= q.strike,
+                "roll down or same: {} vs {}",
+                t.strike,
+                q.strike
+            );
+            assert!(t.expiration.0 > q.expiration.0, "roll out");
+            assert!(a.roll_credit.unwrap() >= 0.0, "net credit");
+            assert!(
+                (a.roll_credit.unwrap() - (t.expected_fill - a.close_price.unwrap())).abs() < 1e-12
+            );
+        }
+        "accept_assignment" | "let_expire" => {}
+        other => panic!("unexpected {other}: {:?}", a.reasons),
+    }
+    assert!(
+        a.reasons.iter().any(|r| r.contains("days to expiry")),
+        "{:?}",
+        a.reasons
+    );
+    // An earnings date before expiry closes it instead.
+    let mut e = v.clone();
+    e.earnings = vec![UnixNanos(qt.0 + 5 * DAY)];
+    let fills = vec![
+        Fill::deposit(UnixNanos(0), 50_000.0),
+        Fill::option_trade(
+            UnixNanos(qt.0 - 20 * DAY),
+            "SYN",
+            OptionType::Put,
+            q.strike,
+            q.expiration,
+            -1.0,
+            q.bid,
+        ),
+    ];
+    let a = manage_one(&e, fills, &[]);
+    assert_eq!(a.action.as_str(), "close", "{:?}", a.reasons);
+    assert!(a.reasons[0].contains("earnings"));
 }
