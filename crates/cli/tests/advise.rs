@@ -387,6 +387,44 @@ fn portfolio_store_import_show_and_errors() {
         "{cyc}"
     );
 
+    // The same kind of file as JSON: MSFT puts sold, one contract assigned early.
+    let j = dir.path().join("more.json");
+    std::fs::write(
+        &j,
+        r#"[{"underlying":"MSFT","kind":"put","quantity":-2,"strike":27,"expiration":"2013-03-15",
+             "style":"american","open_price":0.55,"open_time":"2013-02-20","fees":1.3},
+            {"underlying":"MSFT","kind":"put","quantity":1,"strike":27,"expiration":"2013-03-15",
+             "style":"american","open_price":0,"open_time":"2013-02-27","event":"assign"}]"#,
+    )
+    .unwrap();
+    let o = wh(&db, &["portfolio", "import", j.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", err(&o));
+    let v = json(&wh(
+        &db,
+        &[
+            "portfolio",
+            "show",
+            "--at",
+            "2013-03-01",
+            "--format",
+            "json",
+        ],
+    ));
+    let msft = v["underlyings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["underlying"] == "MSFT")
+        .unwrap();
+    assert_eq!(msft["state"], "shares_and_short_put");
+    // Basis: (2 700 − 110 + 1.30) / 100 shares, the open put's premium included.
+    assert!(
+        (msft["adjusted_basis"].as_f64().unwrap() - 25.913).abs() < 1e-9,
+        "{msft}"
+    );
+    let t = &msft["open_cycle"]["transitions"];
+    assert_eq!(t[1]["early"], true, "{t}");
+
     // Advise from the stored portfolio; then close the IBM puts and see them gone.
     let v = json(&wh(
         &db,
@@ -430,7 +468,7 @@ fn portfolio_store_import_show_and_errors() {
             "json",
         ],
     ));
-    assert_eq!(v["positions"].as_array().unwrap().len(), 1);
+    assert_eq!(v["positions"].as_array().unwrap().len(), 3, "AAPL shares, MSFT shares and put");
     // Assigning a position that does not exist is refused.
     let o = wh(
         &db,

@@ -16,7 +16,8 @@
 //! (0.9), surface calendar violations (0.9), IV taken from quotes instead of the surface
 //! (0.9), short return history (< 60 returns: 0.9), negative P&L in some vol scenario (0.8),
 //! fewer than three passing candidates (0.9), liquidity score below 0.5 (0.85), correlation to
-//! a held underlying above `max_correlation` (0.85), unknown IV rank (0.95).
+//! a held underlying above `max_correlation` (0.85), unknown IV rank (0.95), open interest or
+//! volume not reported (0.9).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -774,6 +775,14 @@ fn advise_one(
             &mut conf,
             0.85,
             format!("low liquidity score {:.2}", best.liquidity),
+            &mut warnings,
+        );
+    }
+    if best.open_interest.is_none() || best.volume.is_none() {
+        penal(
+            &mut conf,
+            0.9,
+            "open interest or volume not reported for this contract: liquidity unchecked".into(),
             &mut warnings,
         );
     }

@@ -96,7 +96,8 @@ pub struct Candidate {
     pub implied_volatility: f64,
     /// Where the IV came from: `surface` or `quote`.
     pub iv_source: &'static str,
-    /// Delta of the option (per share, negative for puts).
+    /// Delta of the option (per share, negative for puts), from the chain analytics at the
+    /// quote's mid IV (American engine for American quotes).
     pub delta: f64,
     /// Gamma per share.
     pub gamma: f64,
@@ -231,10 +232,12 @@ pub fn failed_filter(
     if spread.is_nan() || spread > f.max_spread_pct {
         return Some("spread");
     }
-    if q.open_interest.unwrap_or(0) < f.min_open_interest {
+    // Open interest and volume filter when reported; a quote without them passes (the advisor
+    // warns, and the liquidity score counts them as 0).
+    if q.open_interest.is_some_and(|oi| oi < f.min_open_interest) {
         return Some("open_interest");
     }
-    if q.volume.unwrap_or(0) < f.min_volume {
+    if q.volume.is_some_and(|v| v < f.min_volume) {
         return Some("volume");
     }
     if !f.allow_earnings && spans(&view.earnings, q.quote_time, q.expiration) {

@@ -48,6 +48,11 @@ fn view() -> &'static MarketView {
             let m = (q.strike / 100.0).ln().abs();
             q.open_interest = Some(((5000.0 * (-m * 8.0).exp()) as i64).max(i as i64 % 7));
             q.volume = Some(((800.0 * (-m * 10.0).exp()) as i64) * ((i % 11 != 0) as i64));
+            if i % 13 == 5 {
+                // Not reported by the vendor.
+                q.open_interest = None;
+                q.volume = None;
+            }
         }
         let chain = analyze_chain(
             &quotes,
@@ -395,7 +400,7 @@ proptest! {
             prop_assert!(c.dte >= cfg.filters.min_dte && c.dte <= cfg.filters.max_dte);
             prop_assert!(c.delta.abs() >= cfg.filters.min_abs_delta && c.delta.abs() <= cfg.filters.max_abs_delta);
             prop_assert!(q.bid >= min_bid && (q.ask - q.bid) / (0.5 * (q.bid + q.ask)) <= max_spread);
-            prop_assert!(q.open_interest.unwrap_or(0) >= min_oi && q.volume.unwrap_or(0) >= min_vol);
+            prop_assert!(q.open_interest.is_none_or(|x| x >= min_oi) && q.volume.is_none_or(|x| x >= min_vol));
             if !allow_ex { prop_assert!(c.dte < 50.0); }
             if !allow_earn { prop_assert!(c.dte < 35.0); }
             if !put { prop_assert!(c.strike >= basis); }
