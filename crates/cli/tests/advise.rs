@@ -468,7 +468,11 @@ fn portfolio_store_import_show_and_errors() {
             "json",
         ],
     ));
-    assert_eq!(v["positions"].as_array().unwrap().len(), 3, "AAPL shares, MSFT shares and put");
+    assert_eq!(
+        v["positions"].as_array().unwrap().len(),
+        3,
+        "AAPL shares, MSFT shares and put"
+    );
     // Assigning a position that does not exist is refused.
     let o = wh(
         &db,

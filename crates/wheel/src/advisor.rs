@@ -7,8 +7,9 @@
 //! - Requirement per position: cash accounts — short put `K × multiplier` (cash-secured), long
 //!   stock its value, covered calls nothing; margin accounts — short put and uncovered call by
 //!   Reg-T ([`crate::sizing`]), long stock 50 % of its value.
-//! - Buying power available: net liquidation − Σ requirements (cash accounts: cash − Σ put
-//!   collateral, the same thing when stock is fully paid).
+//! - Buying power available: cash accounts — cash − Σ put collateral; margin accounts — net
+//!   liquidation − Σ requirements + the short options' market value (their Reg-T requirement
+//!   includes the premium, which net liquidation already deducts).
 //! - Delta dollars: Σ delta × shares × spot (stock delta 1).
 //!
 //! # Confidence
@@ -237,7 +238,16 @@ fn mark_of(p: &Position, markets: &BTreeMap<String, MarketView>) -> Option<(f64,
                 q.option_type == ot && (q.strike - strike).abs() < 1e-9 && q.expiration == exp
             })?;
             let q = &v.quotes[i];
-            let d = v.chain.quotes[i].greeks.map(|g| g.delta)?;
+            // Without Greeks (no mid IV, e.g. a bid below intrinsic deep in the money) the mid
+            // still marks it; delta falls back to ±1 in the money and 0 out of it.
+            let d = v.chain.quotes[i].greeks.map_or_else(
+                || match ot {
+                    OptionType::Call if s > strike => 1.0,
+                    OptionType::Put if s < strike => -1.0,
+                    _ => 0.0,
+                },
+                |g| g.delta,
+            );
             Some((0.5 * (q.bid + q.ask), d, s))
         }
         InstrumentKind::Cash => None,
@@ -252,6 +262,7 @@ pub fn account_risk(ledger: &Ledger, markets: &BTreeMap<String, MarketView>) -> 
     let mut spn = 0.0;
     let mut dd = 0.0;
     let mut unmarked = Vec::new();
+    let mut short_value = 0.0;
     let shares_of = |u: &str| -> f64 {
         positions
             .iter()
@@ -270,9 +281,18 @@ pub fn account_risk(ledger: &Ledger, markets: &BTreeMap<String, MarketView>) -> 
                     p.kind.as_str(),
                     p.strike.map(|k| format!(" {k}")).unwrap_or_default()
                 ));
-                (p.open_price, f64::NAN, f64::NAN)
+                // Shares without data still carry delta 1 (at their open price).
+                let d = if p.kind == InstrumentKind::Stock {
+                    1.0
+                } else {
+                    f64::NAN
+                };
+                (p.open_price, d, p.open_price)
             }
         };
+        if p.quantity < 0.0 && p.option_type().is_some() {
+            short_value += mark * -p.quantity * p.multiplier;
+        }
         let value = mark * p.quantity * p.multiplier;
         nlv += value;
         if delta.is_finite() {
@@ -336,7 +356,9 @@ pub fn account_risk(ledger: &Ledger, markets: &BTreeMap<String, MarketView>) -> 
                     .map(|p| cash_secured(p.strike.unwrap_or(0.0), p.multiplier) * -p.quantity)
                     .sum::<f64>()
         }
-        AccountType::Margin => nlv - total,
+        // Margin: equity less requirements; the requirements of short options include their
+        // premium, which net liquidation has already deducted as the options' market value.
+        AccountType::Margin => nlv - total + short_value,
     };
     AccountRisk {
         account: ledger.account(),
@@ -351,17 +373,21 @@ pub fn account_risk(ledger: &Ledger, markets: &BTreeMap<String, MarketView>) -> 
     }
 }
 
-/// Pearson correlation of daily log returns over the common dates (last 250), None with
-/// fewer than 20 common returns.
+/// Pearson correlation of daily log returns over the dates both series have (the last 250
+/// returns), None with fewer than 20.
 pub fn return_correlation(a: &[(UnixNanos, f64)], b: &[(UnixNanos, f64)]) -> Option<f64> {
+    // Returns over consecutive common dates of both series, so a gap in one never pairs a
+    // two-day return with a one-day one.
     let day = |t: UnixNanos| t.0.div_euclid(86_400_000_000_000);
-    let rb: BTreeMap<i64, f64> = b
-        .windows(2)
-        .map(|w| (day(w[1].0), (w[1].1 / w[0].1).ln()))
+    let cb: BTreeMap<i64, f64> = b.iter().map(|(t, c)| (day(*t), *c)).collect();
+    let common: Vec<(f64, f64)> = a
+        .iter()
+        .filter_map(|(t, c)| cb.get(&day(*t)).map(|y| (*c, *y)))
+        .filter(|(x, y)| *x > 0.0 && *y > 0.0)
         .collect();
-    let pairs: Vec<(f64, f64)> = a
+    let pairs: Vec<(f64, f64)> = common
         .windows(2)
-        .filter_map(|w| rb.get(&day(w[1].0)).map(|y| ((w[1].1 / w[0].1).ln(), *y)))
+        .map(|w| ((w[1].0 / w[0].0).ln(), (w[1].1 / w[0].1).ln()))
         .collect();
     let p = &pairs[pairs.len().saturating_sub(250)..];
     if p.len() < 20 {
@@ -562,7 +588,10 @@ fn advise_one(
                 VolRegime {
                     realized: forecast,
                     atm_iv_30d: atm,
-                    iv_rv_ratio: atm.zip(forecast).map(|(a, f)| a / f.ewma),
+                    iv_rv_ratio: atm
+                        .zip(forecast)
+                        .map(|(a, f)| a / f.ewma)
+                        .filter(|x| x.is_finite()),
                     iv_rank: view.iv_rank.map(|r| r.0),
                     iv_percentile: view.iv_rank.map(|r| r.1),
                     iv_history: view.iv_rank.map_or(0, |r| r.2),

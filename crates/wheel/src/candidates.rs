@@ -181,7 +181,8 @@ pub struct Search {
     pub forecast_vol: f64,
     /// Apply the delta band (false for roll targets).
     pub delta_band: bool,
-    /// Only strikes at or below (puts) / at or above (calls) this, expiries after `after`.
+    /// Roll targets: only strikes at or below (puts) / at or above (calls) this, expiries after
+    /// this; the ex-dividend filter does not apply (the roll rules weigh dividend risk).
     pub roll_from: Option<(f64, UnixNanos)>,
 }
 
@@ -243,8 +244,11 @@ pub fn failed_filter(
     if !f.allow_earnings && spans(&view.earnings, q.quote_time, q.expiration) {
         return Some("earnings");
     }
+    // Roll targets always outlive the held contract and so span any ex-date it spans; the
+    // roll rules weigh dividend risk themselves.
     let exd: Vec<UnixNanos> = view.ex_dividends.iter().map(|d| d.0).collect();
-    if !f.allow_ex_dividend && spans(&exd, q.quote_time, q.expiration) {
+    if !f.allow_ex_dividend && search.roll_from.is_none() && spans(&exd, q.quote_time, q.expiration)
+    {
         return Some("ex_dividend");
     }
     if search.kind == OptionType::Call
@@ -449,7 +453,11 @@ fn scenarios(out: &mut [Candidate], spot: f64, forecast: f64, shocks: &[f64], ba
             })
             .collect();
         c.robust_pnl = c.scenario_pnl.iter().copied().fold(f64::INFINITY, |a, b| {
-            if b.is_nan() { f64::NAN } else { a.min(b) }
+            if a.is_nan() || b.is_nan() {
+                f64::NAN
+            } else {
+                a.min(b)
+            }
         });
     }
 }

@@ -94,13 +94,16 @@ impl InstrumentKind {
 pub enum FillEvent {
     /// A buy (`quantity > 0`) or sell (`quantity < 0`) at `price`.
     Trade,
-    /// `|quantity|` short contracts assigned: puts buy shares at the strike, calls sell them.
+    /// `|quantity|` short contracts (all when 0) assigned: puts buy shares at the strike, calls
+    /// sell them.
     Assign,
-    /// `|quantity|` long contracts exercised: calls buy shares at the strike, puts sell them.
+    /// `|quantity|` long contracts (all when 0) exercised: calls buy shares at the strike, puts
+    /// sell them.
     Exercise,
     /// `|quantity|` contracts (all when 0) expired worthless.
     Expire,
-    /// A dividend of `price` per share on the shares held.
+    /// A dividend of `price` per share on `quantity` shares (0: the shares held now). Paid
+    /// after the cycle closed, it goes to that cycle.
     Dividend,
     /// Cash in (`quantity > 0`) or out (`quantity < 0`); kind `cash`.
     Deposit,
@@ -584,6 +587,25 @@ impl Ledger {
     /// # Errors
     /// A sentence naming what is wrong with the fill.
     pub fn apply(&mut self, f: &Fill) -> Result<(), String> {
+        // All or nothing: a fill that fails leaves the ledger as it was.
+        let saved_book = self.books.get(&f.underlying).cloned();
+        let saved = (self.cash, self.fills, self.as_of);
+        let r = self.apply_inner(f);
+        if r.is_err() {
+            (self.cash, self.fills, self.as_of) = saved;
+            match saved_book {
+                Some(b) => {
+                    self.books.insert(f.underlying.clone(), b);
+                }
+                None => {
+                    self.books.remove(&f.underlying);
+                }
+            }
+        }
+        r
+    }
+
+    fn apply_inner(&mut self, f: &Fill) -> Result<(), String> {
         validate(f)?;
         self.fills += 1;
         if f.time.0 > self.as_of.0 {
@@ -612,6 +634,32 @@ impl Ledger {
         }
         book.last_time = f.time.0;
         let before = book.state();
+        // A dividend paid after the shares are gone (pay date after the cycle closed) belongs
+        // to the last cycle; `quantity` is then the entitled share count.
+        if book.cycle.is_none() && f.event == FillEvent::Dividend {
+            if f.kind != InstrumentKind::Stock {
+                return Err("dividend applies to kind stock".into());
+            }
+            let last = book.closed.last_mut().ok_or_else(|| {
+                format!(
+                    "dividend on {} with no shares held now or before",
+                    f.underlying
+                )
+            })?;
+            if f.quantity <= 0.0 {
+                return Err(format!(
+                    "dividend on {} after its cycle closed: give the entitled shares as quantity",
+                    f.underlying
+                ));
+            }
+            let amount = f.quantity * f.price;
+            self.cash += amount - f.fees;
+            last.dividends += amount;
+            last.realized_pnl += amount - f.fees;
+            last.cash_flow += amount - f.fees;
+            last.fees += f.fees;
+            return Ok(());
+        }
         if book.cycle.is_none() {
             if !matches!(f.event, FillEvent::Trade) {
                 return Err(format!(
@@ -686,8 +734,13 @@ impl Ledger {
                             f.strike.unwrap_or(f64::NAN)
                         )
                     })?;
-                let n = f.quantity.abs();
                 let held = lot.quantity;
+                // 0 means every open contract, as for expiries.
+                let n = if f.quantity == 0.0 {
+                    held.abs()
+                } else {
+                    f.quantity.abs()
+                };
                 if assign && held > 0.0 || !assign && held < 0.0 {
                     return Err(format!(
                         "{} needs a {} position; {} contracts are held",
@@ -757,6 +810,12 @@ impl Ledger {
                 );
             }
             FillEvent::Expire => {
+                if f.kind.option_type().is_none() {
+                    return Err(format!(
+                        "expire applies to options, not {}",
+                        f.kind.as_str()
+                    ));
+                }
                 let key = key_of(f);
                 let lot = book
                     .lots
@@ -807,12 +866,17 @@ impl Ledger {
                 if f.kind != InstrumentKind::Stock {
                     return Err("dividend applies to kind stock".into());
                 }
-                let shares: f64 = book
-                    .lots
-                    .iter()
-                    .filter(|(k, _)| k.kind == InstrumentKind::Stock)
-                    .map(|(_, l)| l.quantity)
-                    .sum();
+                // The entitled shares: `quantity` when given (shares held on the ex-date),
+                // else the shares held now.
+                let shares: f64 = if f.quantity != 0.0 {
+                    f.quantity
+                } else {
+                    book.lots
+                        .iter()
+                        .filter(|(k, _)| k.kind == InstrumentKind::Stock)
+                        .map(|(_, l)| l.quantity)
+                        .sum()
+                };
                 let amount = shares * f.price;
                 self.cash += amount - f.fees;
                 let c = book.cycle.as_mut().expect("cycle open");

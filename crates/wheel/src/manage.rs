@@ -122,7 +122,8 @@ pub fn manage_option(
             .push("long option: not part of the wheel's rules; hold or close by hand".into());
         return out;
     }
-    if dte <= 1.0 {
+    // Expiring: the advice is on (or after) the expiration's New York date.
+    if crate::date_of(now) >= crate::date_of(exp) {
         match itm {
             Some(true) => {
                 out.action = Action::AcceptAssignment;
@@ -192,7 +193,9 @@ pub fn manage_option(
     // Roll targets are ranked under the realized-vol forecast; without one, under the held
     // contract's own implied vol (the reasons say so).
     let vol = forecast_vol.or_else(|| a.mid_iv.ok());
-    let roll = |out: &mut Management| -> bool {
+    // For a call rolled away from an ex-dividend date, the target must keep at least
+    // `min_extrinsic` of time value (else it is as likely to be assigned).
+    let roll = |out: &mut Management, min_extrinsic: f64| -> bool {
         let Some(vol) = vol else {
             out.reasons
                 .push("no volatility forecast or quote IV: no roll target can be ranked".into());
@@ -214,6 +217,13 @@ pub fn manage_option(
         let best = cands
             .into_iter()
             .filter(|c| c.expected_fill - close >= m.min_roll_credit)
+            .filter(|c| {
+                let intrinsic = match kind {
+                    OptionType::Put => (c.strike - s).max(0.0),
+                    OptionType::Call => (s - c.strike).max(0.0),
+                };
+                c.expected_fill - intrinsic >= min_extrinsic
+            })
             .max_by(|a, b| a.score.total_cmp(&b.score));
         match best {
             Some(c) => {
@@ -258,10 +268,12 @@ pub fn manage_option(
                 mid - intrinsic,
                 amount
             ));
-            if !roll(&mut out) {
+            if !roll(&mut out, *amount) {
                 out.action = Action::Close;
                 out.reasons
-                    .push(format!("no credit roll up and out: close at {close:.2}"));
+                    .push(format!(
+                        "no credit roll up and out keeping extrinsic ≥ the dividend: close at {close:.2}"
+                    ));
             }
             return out;
         }
@@ -289,7 +301,7 @@ pub fn manage_option(
         } else {
             format!("{dte:.1} days to expiry ≤ {:.0}", m.roll_dte)
         });
-        if roll(&mut out) {
+        if roll(&mut out, 0.0) {
             return out;
         }
         if itm {

@@ -85,11 +85,19 @@ pub fn prob_touch(kind: OptionType, strike: f64, m: &Gbm) -> f64 {
     let nu = m.drift - 0.5 * m.vol * m.vol;
     let s = m.vol * m.years.sqrt();
     let nt = nu * m.years;
-    // e^{2νb/σ²}: the exponent is tiny for tiny ν; exp of it stays exact.
-    let w = (2.0 * nu * b / (m.vol * m.vol)).exp();
+    // e^{2νb/σ²}·N(y), in log space when the exponent is large (tiny σ, large drift), where
+    // the factor alone would overflow while the product is a probability.
+    let ex = 2.0 * nu * b / (m.vol * m.vol);
+    let weighted = |y: f64| {
+        if ex < 700.0 {
+            ex.exp() * norm_cdf(y)
+        } else {
+            (ex + norm_cdf(y).ln()).exp()
+        }
+    };
     let p = match kind {
-        OptionType::Put => norm_cdf((b - nt) / s) + w * norm_cdf((b + nt) / s),
-        OptionType::Call => norm_cdf((-b + nt) / s) + w * norm_cdf((-b - nt) / s),
+        OptionType::Put => norm_cdf((b - nt) / s) + weighted((b + nt) / s),
+        OptionType::Call => norm_cdf((-b + nt) / s) + weighted((-b - nt) / s),
     };
     p.min(1.0)
 }

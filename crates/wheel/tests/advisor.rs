@@ -481,6 +481,15 @@ fn covered_call_before_ex_dividend_with_little_extrinsic() {
     if let Some(t) = &a.roll_to {
         assert!(t.strike >= q.strike && t.expiration.0 > q.expiration.0);
         assert!(a.roll_credit.unwrap() >= 0.0);
+        // The target keeps at least the dividend in time value.
+        let intrinsic = (v.chain.spot - t.strike).max(0.0);
+        assert!(t.expected_fill - intrinsic >= 5.0, "{t:?}");
+    } else {
+        assert!(
+            a.reasons.iter().any(|r| r.contains("no credit roll")),
+            "{:?}",
+            a.reasons
+        );
     }
 }
 
@@ -547,4 +556,46 @@ fn short_put_near_expiry_rolls_for_a_credit_or_takes_assignment() {
     let a = manage_one(&e, fills, &[]);
     assert_eq!(a.action.as_str(), "close", "{:?}", a.reasons);
     assert!(a.reasons[0].contains("earnings"));
+}
+
+#[test]
+fn margin_buying_power_counts_the_premium_once() {
+    // Reg-T: cash after the sale less the requirement (which includes the premium).
+    let v = view();
+    let m = markets(v);
+    let q = held(v, OptionType::Put, 30, 95.0).clone();
+    let qt = v.chain.quote_time;
+    let fills = vec![
+        Fill::deposit(UnixNanos(0), 10_000.0),
+        Fill::option_trade(
+            UnixNanos(qt.0 - DAY),
+            "SYN",
+            OptionType::Put,
+            q.strike,
+            q.expiration,
+            -1.0,
+            2.0,
+        ),
+    ];
+    let ledger = Ledger::replay(AccountType::Margin, &fills).unwrap();
+    let r = wheelhouse_wheel::advisor::account_risk(&ledger, &m);
+    let mid = 0.5 * (q.bid + q.ask);
+    let req =
+        wheelhouse_wheel::sizing::reg_t_naked(OptionType::Put, v.chain.spot, q.strike, mid, 100.0);
+    assert!((r.net_liquidation - (10_200.0 - 100.0 * mid)).abs() < 1e-9);
+    assert!((r.requirement - req).abs() < 1e-9);
+    assert!((r.buying_power - (10_200.0 - req)).abs() < 1e-9, "{r:?}");
+    assert!((r.short_put_notional - q.strike * 100.0).abs() < 1e-9);
+    // The same trade in a cash account: cash less the strike's collateral.
+    let ledger = Ledger::replay(AccountType::Cash, &fills).unwrap();
+    let r = wheelhouse_wheel::advisor::account_risk(&ledger, &m);
+    assert!((r.buying_power - (10_200.0 - q.strike * 100.0)).abs() < 1e-9);
+    // Shares of an underlying with no data still count delta 1 at their open price.
+    let fills = vec![
+        Fill::deposit(UnixNanos(0), 10_000.0),
+        Fill::stock_trade(UnixNanos(qt.0 - DAY), "NODATA", 10.0, 50.0),
+    ];
+    let ledger = Ledger::replay(AccountType::Cash, &fills).unwrap();
+    let r = wheelhouse_wheel::advisor::account_risk(&ledger, &m);
+    assert!((r.delta_dollars - 500.0).abs() < 1e-9 && r.unmarked.len() == 1);
 }

@@ -100,6 +100,15 @@ fn two_cycles_with_a_roll() {
     assert!(close(c2.cash_flow, 245.0), "{}", c2.cash_flow);
     assert!(close(c2.realized_pnl, 245.0), "{}", c2.realized_pnl);
     assert!(close(c2.dividends, 25.0));
+    // A dividend paid after the shares were sold goes to the closed cycle (100 entitled shares).
+    let mut late = Fill::stock_trade(day(170), "XYZ", 100.0, 0.10);
+    late.event = FillEvent::Dividend;
+    let mut with_late = fills.clone();
+    with_late.push(late);
+    let l2 = Ledger::replay(AccountType::Cash, &with_late).unwrap();
+    let c2b = &l2.summary("XYZ", day(200)).unwrap().closed_cycles[1];
+    assert!(close(c2b.realized_pnl, 255.0) && close(c2b.cash_flow, 255.0));
+    assert!(close(l2.cash(), l.cash() + 10.0));
     // 9 000 × 25 + (4 500 put + 4 500 shares) × 5 + 4 500 × 31 = 409 500.
     assert!(close(c2.capital_days, 409_500.0), "{}", c2.capital_days);
     let early: Vec<_> = c2.transitions.iter().filter(|t| t.early).collect();
@@ -181,6 +190,16 @@ fn bad_fills_are_named() {
     assert!(Ledger::replay(AccountType::Cash, &[put(0, 50.0, 30, -1.0, f64::NAN)]).is_err());
     assert!(Ledger::replay(AccountType::Cash, &[put(0, -5.0, 30, -1.0, 1.0)]).is_err());
     assert!(Ledger::replay(AccountType::Cash, &[put(40, 50.0, 30, -1.0, 1.0)]).is_err());
+    // A failed fill leaves the ledger unchanged.
+    let mut l = Ledger::replay(AccountType::Cash, &[put(0, 50.0, 30, -1.0, 2.0)]).unwrap();
+    let cash = l.cash();
+    assert!(l.apply(&put(5, 50.0, 30, 3.0, 1.0)).is_err());
+    assert!(close(l.cash(), cash));
+    assert!(close(l.positions()[0].quantity, -1.0));
+    // Expire applies to options only.
+    let mut st = Fill::stock_trade(day(1), "XYZ", 0.0, 0.0);
+    st.event = FillEvent::Expire;
+    assert!(l.apply(&st).is_err());
     // A call assigned without the shares would leave the account short stock.
     let e = Ledger::replay(
         AccountType::Cash,
