@@ -752,6 +752,9 @@ pub enum PortfolioCmd {
     /// Record the assignment of a short option (partial with --contracts; early when before
     /// expiration).
     Assign(AssignArgs),
+    /// Roll a held option: close it and open another, stored together as one linked
+    /// transaction (all or nothing).
+    Roll(RollArgs),
     /// Positions, wheel state, cost basis, cycles and P&L.
     Show(ShowArgs),
     /// Delete every stored fill.
@@ -837,6 +840,31 @@ pub struct AssignArgs {
     /// Contracts assigned (default: all).
     #[arg(long)]
     pub contracts: Option<f64>,
+}
+
+/// `portfolio roll`.
+#[derive(Debug, Args)]
+pub struct RollArgs {
+    #[command(flatten)]
+    pub contract: ContractFlags,
+    /// Price per share to close the held option.
+    #[arg(long)]
+    pub close_price: f64,
+    /// Strike of the new option.
+    #[arg(long)]
+    pub new_strike: f64,
+    /// Expiration of the new option.
+    #[arg(long)]
+    pub new_expiration: String,
+    /// Price per share of the new option.
+    #[arg(long)]
+    pub new_price: f64,
+    /// Contracts to roll (default: the whole position).
+    #[arg(long)]
+    pub quantity: Option<f64>,
+    /// Fees of each leg, money.
+    #[arg(long, default_value_t = 0.0)]
+    pub fees: f64,
 }
 
 /// `portfolio show`.
@@ -981,6 +1009,41 @@ pub fn portfolio(
                 &mut store,
                 vec![f],
                 vec!["the assignment".into()],
+                None,
+                "cli",
+            )?;
+            Ok(EXIT_OK)
+        }
+        PortfolioCmd::Roll(a) => {
+            let mut store = open(&s)?;
+            let (fills, account) = stored(&store)?;
+            let locs: Vec<String> = (1..=fills.len())
+                .map(|i| format!("stored fill {i}"))
+                .collect();
+            let l = replay(account, &fills, &locs, "stored portfolio")?;
+            let mut close = contract_fill(&a.contract)?;
+            if close.kind.option_type().is_none() {
+                return Err(Exit::usage(anyhow!("portfolio roll applies to options")));
+            }
+            let held = find_position(&l, &close)?;
+            let q = a.quantity.unwrap_or(held.quantity.abs()).abs();
+            let link = format!("roll-{}-{}", close.underlying, close.time.0);
+            close.quantity = -held.quantity.signum() * q;
+            close.price = a.close_price;
+            close.fees = a.fees;
+            close.link = Some(link.clone());
+            let mut open_leg = close.clone();
+            open_leg.quantity = held.quantity.signum() * q;
+            open_leg.price = a.new_price;
+            open_leg.strike = Some(a.new_strike);
+            open_leg.expiration = Some(
+                parse_instant(&a.new_expiration, "new_expiration", Some(Settlement::Pm))
+                    .map_err(|e| Exit::usage(anyhow!(e)))?,
+            );
+            append(
+                &mut store,
+                vec![close, open_leg],
+                vec!["the closing leg".into(), "the opening leg".into()],
                 None,
                 "cli",
             )?;

@@ -425,6 +425,64 @@ fn portfolio_store_import_show_and_errors() {
     let t = &msft["open_cycle"]["transitions"];
     assert_eq!(t[1]["early"], true, "{t}");
 
+    // Roll the MSFT put out and down as one linked transaction.
+    let o = wh(
+        &db,
+        &[
+            "portfolio",
+            "roll",
+            "--underlying",
+            "MSFT",
+            "--kind",
+            "put",
+            "--strike",
+            "27",
+            "--expiration",
+            "2013-03-15",
+            "--close-price",
+            "0.30",
+            "--new-strike",
+            "26",
+            "--new-expiration",
+            "2013-04-19",
+            "--new-price",
+            "0.40",
+            "--time",
+            "2013-03-01",
+        ],
+    );
+    assert!(o.status.success(), "{}", err(&o));
+    let v = json(&wh(
+        &db,
+        &[
+            "portfolio",
+            "show",
+            "--at",
+            "2013-03-01",
+            "--format",
+            "json",
+        ],
+    ));
+    let msft = v["underlyings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["underlying"] == "MSFT")
+        .unwrap();
+    let rolls = msft["open_cycle"]["rolls"].as_array().unwrap();
+    assert_eq!(rolls.len(), 1);
+    assert!(
+        (rolls[0]["net_credit"].as_f64().unwrap() - 10.0).abs() < 1e-9,
+        "{rolls:?}"
+    );
+    assert!(
+        v["positions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["underlying"] == "MSFT" && p["strike"] == 26.0)
+    );
+
     // Advise from the stored portfolio; then close the IBM puts and see them gone.
     let v = json(&wh(
         &db,
