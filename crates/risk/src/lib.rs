@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod book;
 pub mod linalg;
 pub mod mc;
 pub mod philox;
