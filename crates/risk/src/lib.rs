@@ -10,6 +10,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod book;
+pub mod historical;
 pub mod linalg;
 pub mod mc;
 pub mod philox;
