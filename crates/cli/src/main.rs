@@ -9,6 +9,7 @@ mod commands;
 mod data;
 mod output;
 mod plot;
+mod risk;
 mod table;
 mod wheel;
 
@@ -109,7 +110,9 @@ enum Command {
     /// The wheel advisor: what to sell now (strike, expiry, contracts), why, how it was sized,
     /// and what to do with held options.
     Advise(wheel::AdviseArgs),
-    /// The stored portfolio: import, add, close, assign, show, clear.
+    /// Portfolio risk: exposures, stress grid, Monte Carlo and historical VaR/CVaR, margin.
+    Risk(risk::RiskArgs),
+    /// The stored portfolio: import, add, close, assign, roll, show, clear.
     #[command(subcommand)]
     Portfolio(wheel::PortfolioCmd),
 }
@@ -149,6 +152,7 @@ fn main() -> ExitCode {
         Command::Surface(a) => data::surface(a, &cli.store, cli.format),
         Command::Advise(a) => wheel::advise_cmd(a, &cli.store, cli.format, cli.threads),
         Command::Portfolio(c) => wheel::portfolio(c, &cli.store, cli.format),
+        Command::Risk(a) => risk::risk(a, &cli.store, cli.format, cli.threads),
     };
     match result {
         Ok(code) => ExitCode::from(code),

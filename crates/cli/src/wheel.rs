@@ -126,7 +126,7 @@ pub struct AdviseArgs {
 /// `underlying,kind,quantity,strike,expiration,style,open_price,open_time` and optional
 /// `event,fees,multiplier,link`, or JSON (an array of objects with the same keys).
 /// Returns the fills and a locator per fill ("line N").
-pub fn read_portfolio(path: &Path) -> Result<(Vec<Fill>, Vec<String>), Exit> {
+pub(crate) fn read_portfolio(path: &Path) -> Result<(Vec<Fill>, Vec<String>), Exit> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -322,7 +322,7 @@ fn from_row(r: &FillRow) -> Result<Fill, Exit> {
     })
 }
 
-fn stored(store: &Store) -> Result<(Vec<Fill>, AccountType), Exit> {
+pub(crate) fn stored(store: &Store) -> Result<(Vec<Fill>, AccountType), Exit> {
     let rows = store.portfolio_fills().map_err(store_exit)?;
     let fills = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     let account = store
@@ -333,7 +333,7 @@ fn stored(store: &Store) -> Result<(Vec<Fill>, AccountType), Exit> {
     Ok((fills, account))
 }
 
-fn replay(
+pub(crate) fn replay(
     account: AccountType,
     fills: &[Fill],
     locs: &[String],
@@ -374,12 +374,24 @@ fn adjusted_closes(
 }
 
 /// The market view of `symbol` at `at` (None when the store has no chain for it).
-fn market_view(
+pub(crate) fn market_view(
     store: &Store,
     s: &Settings,
     symbol: &str,
     at: UnixNanos,
     args: &AdviseArgs,
+) -> Result<Option<MarketView>, Exit> {
+    market_view_with(store, s, symbol, at, args.american, args.no_cache)
+}
+
+/// The market view of `symbol` at `at` with explicit engine settings.
+pub(crate) fn market_view_with(
+    store: &Store,
+    s: &Settings,
+    symbol: &str,
+    at: UnixNanos,
+    american: AmericanMode,
+    no_cache: bool,
 ) -> Result<Option<MarketView>, Exit> {
     let qt = match store.snapshot_at(symbol, Some(at)) {
         Ok(t) => t,
@@ -391,7 +403,7 @@ fn market_view(
         }
         Err(e) => return Err(store_exit(e)),
     };
-    let (quotes, chain, _, _) = chain_at(store, s, symbol, qt, args.american, args.no_cache)?;
+    let (quotes, chain, _, _) = chain_at(store, s, symbol, qt, american, no_cache)?;
     let closes = adjusted_closes(store, symbol, qt)?;
     let ex_dividends = store
         .dividends(symbol)
@@ -401,19 +413,18 @@ fn market_view(
         .collect();
     let cs = ChainSettings {
         default_rate: s.default_rate,
-        american: match args.american {
+        american: match american {
             AmericanMode::Fast => AmericanSettings::FAST,
             AmericanMode::Accurate => AmericanSettings::ACCURATE,
         },
         ..ChainSettings::default()
     };
-    let iv_rank =
-        crate::data::atm_history(store, symbol, qt, &cs, args.no_cache)?.and_then(|(h, n)| {
-            chain
-                .summary
-                .atm_vol_30d
-                .and_then(|c| iv_rank_percentile(c, &h).map(|(r, p)| (r, p, n)))
-        });
+    let iv_rank = crate::data::atm_history(store, symbol, qt, &cs, no_cache)?.and_then(|(h, n)| {
+        chain
+            .summary
+            .atm_vol_30d
+            .and_then(|c| iv_rank_percentile(c, &h).map(|(r, p)| (r, p, n)))
+    });
     let mut earnings = Vec::new();
     for d in s.advisor.earnings.get(symbol).into_iter().flatten() {
         let date = crate::data::parse_date(d, "[advisor.earnings]")?;
@@ -433,7 +444,7 @@ fn market_view(
     }))
 }
 
-fn now_ns() -> UnixNanos {
+pub(crate) fn now_ns() -> UnixNanos {
     UnixNanos(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

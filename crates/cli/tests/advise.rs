@@ -555,3 +555,110 @@ fn portfolio_store_import_show_and_errors() {
     let o = wh(&db, &["portfolio", "clear", "--yes"]);
     assert!(o.status.success());
 }
+
+#[test]
+fn risk_report_and_its_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = init(dir.path());
+    let p = sample_portfolio();
+    let png = dir.path().join("grid.png");
+    let v = json(&wh(
+        &db,
+        &[
+            "risk",
+            "--portfolio",
+            p.to_str().unwrap(),
+            "--at",
+            "2013-03-01",
+            "--paths",
+            "20000",
+            "--horizon-days",
+            "5",
+            "--seed",
+            "7",
+            "--plot",
+            png.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    ));
+    let mc = &v["monte_carlo"];
+    for k in [
+        "var",
+        "cvar",
+        "standard_error",
+        "paths",
+        "horizon_days",
+        "confidence",
+        "seed",
+    ] {
+        assert!(!mc[k].is_null(), "monte_carlo.{k}: {mc}");
+    }
+    assert_eq!(mc["paths"], 20000);
+    assert!(
+        mc["var"].as_f64().unwrap() > 0.0
+            && mc["cvar"].as_f64().unwrap() >= mc["var"].as_f64().unwrap()
+    );
+    assert!(v["historical"]["var"].is_number() && v["historical"]["cvar"].is_number());
+    let by = v["exposures"]["by_underlying"].as_array().unwrap();
+    assert_eq!(by.len(), 2, "AAPL shares and IBM puts: {by:?}");
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    // Same seed, same VaR.
+    let again = json(&wh(
+        &db,
+        &[
+            "risk",
+            "--portfolio",
+            p.to_str().unwrap(),
+            "--at",
+            "2013-03-01",
+            "--paths",
+            "20000",
+            "--horizon-days",
+            "5",
+            "--seed",
+            "7",
+            "--format",
+            "json",
+            "--threads",
+            "1",
+        ],
+    ));
+    assert_eq!(again["monte_carlo"]["var"], v["monte_carlo"]["var"]);
+    // Errors: zero paths, no portfolio, a position on an underlying with no data.
+    let o = wh(
+        &db,
+        &[
+            "risk",
+            "--portfolio",
+            p.to_str().unwrap(),
+            "--at",
+            "2013-03-01",
+            "--paths",
+            "0",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("paths"), "{}", err(&o));
+    let o = wh(&db, &["risk", "--at", "2013-03-01"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("empty portfolio"), "{}", err(&o));
+    let nodata = dir.path().join("nodata.csv");
+    std::fs::write(
+        &nodata,
+        "underlying,kind,quantity,strike,expiration,style,open_price,open_time\nZZZZ,stock,100,,,,10,2013-02-01\n",
+    )
+    .unwrap();
+    let o = wh(
+        &db,
+        &[
+            "risk",
+            "--portfolio",
+            nodata.to_str().unwrap(),
+            "--at",
+            "2013-03-01",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("no market data for ZZZZ"), "{}", err(&o));
+}

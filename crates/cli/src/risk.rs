@@ -1,0 +1,528 @@
+//! `wheelhouse risk`: exposures, stress grid, Monte Carlo and historical VaR/CVaR, margin.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+use clap::Args;
+use serde_json::json;
+use wheelhouse_compute::Backend;
+use wheelhouse_core::UnixNanos;
+use wheelhouse_risk::book::{BookPosition, OptionTerms, exposures, stress_grid};
+use wheelhouse_risk::historical::{HistoricalSettings, historical_var};
+use wheelhouse_risk::mc::{Holding, McSettings, Position as McPosition, Underlying, simulate};
+use wheelhouse_wheel::advisor::{account_risk, return_correlation};
+use wheelhouse_wheel::candidates::MarketView;
+use wheelhouse_wheel::ledger::{Fill, InstrumentKind, Ledger};
+
+use crate::commands::AmericanMode;
+use crate::data::{StoreFlags, open_for_reading, parse_at, settings};
+use crate::output::{fixed, pct};
+use crate::wheel::{AccountArg, market_view_with, now_ns, read_portfolio, replay, stored};
+use crate::{EXIT_OK, Exit, Format};
+
+/// `wheelhouse risk`.
+#[derive(Debug, Args)]
+pub struct RiskArgs {
+    /// Portfolio file (CSV or JSON fills) instead of the stored portfolio.
+    #[arg(long, value_name = "FILE")]
+    pub portfolio: Option<PathBuf>,
+    /// Account type for --portfolio.
+    #[arg(long, value_enum, default_value = "cash")]
+    pub account: AccountArg,
+    /// Valuation time: a date (end of that New York day) or RFC 3339 instant; default now.
+    #[arg(long, value_name = "DATE|TIME")]
+    pub at: Option<String>,
+    /// Monte Carlo paths.
+    #[arg(long, default_value_t = 100_000)]
+    pub paths: usize,
+    /// Horizon in trading days.
+    #[arg(long, default_value_t = 1)]
+    pub horizon_days: u32,
+    /// VaR confidence.
+    #[arg(long, default_value_t = 0.99)]
+    pub confidence: f64,
+    /// Monte Carlo seed.
+    #[arg(long, default_value_t = 20_261_202)]
+    pub seed: u64,
+    /// Vol points (decimal) added to every IV at the Monte Carlo horizon.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
+    pub vol_shock: f64,
+    /// Historical scenarios (most recent windows).
+    #[arg(long, default_value_t = 500)]
+    pub lookback: usize,
+    /// Historical: one-day returns scaled by √horizon instead of overlapping windows.
+    #[arg(long)]
+    pub scaled: bool,
+    /// Spot moves of the stress grid (relative).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "-0.3,-0.2,-0.1,-0.05,0,0.05,0.1,0.2,0.3"
+    )]
+    pub spot_moves: Vec<f64>,
+    /// Vol shifts of the stress grid (absolute, decimal).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "-0.1,-0.05,0,0.05,0.1,0.2"
+    )]
+    pub vol_shifts: Vec<f64>,
+    /// Write the stress grid as a heat map (SVG or PNG by extension).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+}
+
+const DAY: i64 = 86_400_000_000_000;
+
+/// The book of the ledger's positions at `now`, with the market data behind it.
+fn book_of(
+    ledger: &Ledger,
+    views: &BTreeMap<String, MarketView>,
+    now: UnixNanos,
+) -> Result<Vec<BookPosition>, Exit> {
+    let mut out = Vec::new();
+    for p in ledger.positions() {
+        let v = views.get(&p.underlying).ok_or_else(|| {
+            Exit::usage(anyhow!(
+                "position {} {}: no market data for {} at or before the valuation time",
+                p.underlying,
+                p.kind.as_str(),
+                p.underlying
+            ))
+        })?;
+        let spot = v.chain.spot;
+        let option = match p.kind {
+            InstrumentKind::Stock => None,
+            InstrumentKind::Call | InstrumentKind::Put => {
+                let ot = p.option_type().expect("option");
+                let (k, e) = (p.strike.unwrap_or(f64::NAN), p.expiration.unwrap_or(now));
+                let years = (e.0 - v.chain.quote_time.0) as f64 / (365.0 * DAY as f64);
+                if years <= 0.0 {
+                    return Err(Exit::usage(anyhow!(
+                        "position {} {ot:?} {k}: expired before the snapshot; record its expiry or assignment",
+                        p.underlying
+                    )));
+                }
+                let ex = v
+                    .chain
+                    .expiries
+                    .iter()
+                    .min_by(|a, b| (a.years - years).abs().total_cmp(&(b.years - years).abs()))
+                    .ok_or_else(|| {
+                        Exit::usage(anyhow!("{}: the chain has no expiries", p.underlying))
+                    })?;
+                let quote_iv = v
+                    .quotes
+                    .iter()
+                    .position(|q| {
+                        q.option_type == ot && (q.strike - k).abs() < 1e-9 && q.expiration == e
+                    })
+                    .and_then(|i| v.chain.quotes[i].mid_iv.ok());
+                let vol = quote_iv
+                    .or_else(|| {
+                        v.chain
+                            .surface
+                            .as_ref()
+                            .map(|s| s.implied_vol_at_strike(years, k, spot * ((ex.rate - ex.dividend_yield) * years).exp()))
+                            .filter(|x| x.is_finite() && *x > 0.0)
+                    })
+                    .ok_or_else(|| {
+                        Exit::usage(anyhow!(
+                            "position {} {} {k}: no implied volatility (no quote with a mid IV, no surface)",
+                            p.underlying,
+                            ot.as_str()
+                        ))
+                    })?;
+                Some(OptionTerms {
+                    kind: ot,
+                    strike: k,
+                    years,
+                    rate: ex.rate,
+                    dividend_yield: ex.dividend_yield,
+                    vol,
+                    style: p.style,
+                })
+            }
+            InstrumentKind::Cash => continue,
+        };
+        out.push(BookPosition {
+            underlying: p.underlying.clone(),
+            spot,
+            quantity: p.quantity * p.multiplier,
+            option,
+        });
+    }
+    if out.is_empty() {
+        return Err(Exit::usage(anyhow!(
+            "empty portfolio: no open positions to measure"
+        )));
+    }
+    Ok(out)
+}
+
+fn heat_map(path: &std::path::Path, g: &wheelhouse_risk::book::StressGrid) -> Result<(), Exit> {
+    use wheelhouse_plot::{Anchor, Chart, Color};
+    let (nx, ny) = (g.vol_shifts.len(), g.spot_moves.len());
+    let (cw, ch, left, top) = (70.0, 28.0, 80.0, 50.0);
+    let mut c = Chart::new(left + cw * nx as f64 + 20.0, top + ch * ny as f64 + 40.0);
+    let m = g
+        .cells
+        .iter()
+        .flatten()
+        .fold(0.0f64, |a, b| a.max(b.abs()))
+        .max(f64::MIN_POSITIVE);
+    c.text(
+        left,
+        22.0,
+        "P&L: spot move (rows) × vol shift (columns)",
+        12.0,
+        Anchor::Start,
+        Color(0, 0, 0),
+    );
+    for (j, v) in g.vol_shifts.iter().enumerate() {
+        c.text(
+            left + cw * (j as f64 + 0.5),
+            top - 6.0,
+            &format!("{:+.0} pt", v * 100.0),
+            10.0,
+            Anchor::Middle,
+            Color(0, 0, 0),
+        );
+    }
+    for (i, s) in g.spot_moves.iter().enumerate() {
+        let y = top + ch * i as f64;
+        c.text(
+            left - 6.0,
+            y + ch * 0.65,
+            &format!("{:+.0} %", s * 100.0),
+            10.0,
+            Anchor::End,
+            Color(0, 0, 0),
+        );
+        for (j, x) in g.cells[i].iter().enumerate() {
+            let xx = left + cw * j as f64;
+            c.rect(
+                xx,
+                y,
+                cw,
+                ch,
+                Some(Color::diverging(x / m)),
+                Some(Color(200, 200, 200)),
+            );
+            c.text(
+                xx + cw / 2.0,
+                y + ch * 0.65,
+                &format!("{x:.0}"),
+                9.0,
+                Anchor::Middle,
+                Color(0, 0, 0),
+            );
+        }
+    }
+    c.save(path)
+        .with_context(|| format!("cannot write {}", path.display()))
+        .map_err(Exit::from)
+}
+
+/// `wheelhouse risk`.
+pub fn risk(
+    args: RiskArgs,
+    flags: &StoreFlags,
+    format: Option<Format>,
+    threads: Option<usize>,
+) -> Result<u8, Exit> {
+    let started = Instant::now();
+    let s = settings(flags)?;
+    let store = open_for_reading(&s)?;
+    let now = match &args.at {
+        Some(a) => parse_at(a)?,
+        None => now_ns(),
+    };
+    if !(args.confidence > 0.0 && args.confidence < 1.0) {
+        return Err(Exit::usage(anyhow!(
+            "--confidence {} must be strictly between 0 and 1",
+            args.confidence
+        )));
+    }
+    if args.paths == 0 {
+        return Err(Exit::usage(anyhow!(
+            "--paths 0: the Monte Carlo needs at least one path"
+        )));
+    }
+    let ledger = match &args.portfolio {
+        Some(p) => {
+            let (fills, locs) = read_portfolio(p)?;
+            replay(args.account_type(), &fills, &locs, &p.display().to_string())?
+        }
+        None => {
+            let (fills, account): (Vec<Fill>, _) = stored(&store)?;
+            if fills.is_empty() {
+                return Err(Exit::usage(anyhow!(
+                    "empty portfolio: give --portfolio FILE or store one with `wheelhouse portfolio import FILE`"
+                )));
+            }
+            let locs: Vec<String> = (1..=fills.len())
+                .map(|i| format!("stored fill {i}"))
+                .collect();
+            replay(account, &fills, &locs, "stored portfolio")?
+        }
+    };
+    let mut views = BTreeMap::new();
+    for u in ledger.underlyings() {
+        if ledger.positions().iter().any(|p| p.underlying == u)
+            && let Some(v) = market_view_with(&store, &s, &u, now, AmericanMode::Fast, false)?
+        {
+            views.insert(u, v);
+        }
+    }
+    let book = book_of(&ledger, &views, now)?;
+    let backend = Backend::cpu(threads).map_err(|e| Exit::from(anyhow!(e)))?;
+    let rerr = |e: wheelhouse_risk::RiskError| Exit::usage(anyhow!(e));
+    let t = Instant::now();
+    let exp = exposures(&book, &backend).map_err(rerr)?;
+    let grid = stress_grid(&book, &args.spot_moves, &args.vol_shifts, &backend).map_err(rerr)?;
+    let t_exposure = t.elapsed().as_secs_f64();
+    // Monte Carlo: underlyings at their 30-day ATM IV, zero drift, correlation of daily returns.
+    let names: Vec<String> = {
+        let mut v: Vec<String> = book.iter().map(|p| p.underlying.clone()).collect();
+        v.sort();
+        v.dedup();
+        v
+    };
+    let mut und = Vec::new();
+    for n in &names {
+        let v = &views[n];
+        let vol = v.chain.summary.atm_vol_30d.ok_or_else(|| {
+            Exit::usage(anyhow!(
+                "{n}: no 30-day ATM implied volatility for the Monte Carlo"
+            ))
+        })?;
+        und.push(Underlying {
+            spot: v.chain.spot,
+            vol,
+            drift: 0.0,
+        });
+    }
+    let k = names.len();
+    let mut corr = vec![0.0; k * k];
+    for i in 0..k {
+        corr[i * k + i] = 1.0;
+        for j in 0..i {
+            let c = return_correlation(&views[&names[i]].closes, &views[&names[j]].closes)
+                .ok_or_else(|| {
+                    Exit::usage(anyhow!(
+                        "not enough common price history to correlate {} and {}",
+                        names[i],
+                        names[j]
+                    ))
+                })?;
+            corr[i * k + j] = c;
+            corr[j * k + i] = c;
+        }
+    }
+    let mc_pos: Vec<McPosition> = book
+        .iter()
+        .map(|p| McPosition {
+            underlying: names.binary_search(&p.underlying).expect("listed"),
+            holding: match p.option {
+                None => Holding::Stock,
+                Some(o) => Holding::Option {
+                    kind: o.kind,
+                    strike: o.strike,
+                    years: o.years,
+                    rate: o.rate,
+                    dividend_yield: o.dividend_yield,
+                    vol: o.vol,
+                },
+            },
+            quantity: p.quantity,
+        })
+        .collect();
+    let mcs = McSettings {
+        paths: args.paths,
+        horizon_days: args.horizon_days,
+        seed: args.seed,
+        confidence: args.confidence,
+        vol_shock: args.vol_shock,
+    };
+    let pb = (args.paths >= 200_000).then(|| {
+        let pb = indicatif::ProgressBar::new_spinner()
+            .with_message(format!("Monte Carlo, {} paths", args.paths));
+        pb.enable_steady_tick(std::time::Duration::from_millis(200));
+        pb
+    });
+    let t = Instant::now();
+    let mc = simulate(&und, &corr, &mc_pos, &mcs, &backend).map_err(rerr)?;
+    let t_mc = t.elapsed().as_secs_f64();
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let closes: BTreeMap<String, Vec<(i64, f64)>> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                views[n]
+                    .closes
+                    .iter()
+                    .map(|(t, c)| (t.0.div_euclid(DAY), *c))
+                    .collect(),
+            )
+        })
+        .collect();
+    let hs = HistoricalSettings {
+        horizon_days: args.horizon_days as usize,
+        overlapping: !args.scaled,
+        lookback: args.lookback,
+        confidence: args.confidence,
+    };
+    let t = Instant::now();
+    let hist = historical_var(&book, &closes, &hs, &backend).map_err(rerr)?;
+    let t_hist = t.elapsed().as_secs_f64();
+    let margin = account_risk(&ledger, &views);
+    if let Some(p) = &args.plot {
+        heat_map(p, &grid)?;
+    }
+    let total = started.elapsed().as_secs_f64();
+    match format.unwrap_or(Format::Table) {
+        Format::Json | Format::Csv => {
+            let v = json!({
+                "at": wheelhouse_wheel::time_of(now),
+                "exposures": {
+                    "total": exp.total,
+                    "by_underlying": exp.by_underlying.iter().map(|(n, e)| json!({"underlying": n, "exposure": e})).collect::<Vec<_>>(),
+                    "positions": book.iter().zip(&exp.positions).map(|(p, e)| json!({"position": p, "exposure": e})).collect::<Vec<_>>(),
+                },
+                "stress": grid,
+                "monte_carlo": {
+                    "var": mc.tail.var,
+                    "cvar": mc.tail.cvar,
+                    "standard_error": mc.tail.var_standard_error,
+                    "cvar_standard_error": mc.tail.cvar_standard_error,
+                    "paths": args.paths,
+                    "horizon_days": args.horizon_days,
+                    "confidence": args.confidence,
+                    "seed": args.seed,
+                    "vol_shock": args.vol_shock,
+                    "mean_pnl": mc.mean_pnl,
+                    "correlation_repaired": mc.correlation_repaired,
+                    "underlyings": names.iter().zip(&und).map(|(n, u)| json!({"underlying": n, "spot": u.spot, "vol": u.vol})).collect::<Vec<_>>(),
+                },
+                "historical": {
+                    "var": hist.tail.var,
+                    "cvar": hist.tail.cvar,
+                    "standard_error": hist.tail.var_standard_error,
+                    "scenarios": hist.scenarios,
+                    "horizon_days": args.horizon_days,
+                    "overlapping": !args.scaled,
+                    "confidence": args.confidence,
+                },
+                "margin": margin,
+                "timings_s": {"exposures_and_stress": t_exposure, "monte_carlo": t_mc, "historical": t_hist, "total": total},
+            });
+            println!("{v}");
+        }
+        Format::Table => {
+            println!(
+                "risk at {}  ({} positions)",
+                wheelhouse_wheel::time_of(now),
+                book.len()
+            );
+            println!();
+            println!(
+                "{:<8} {:>12} {:>12} {:>12} {:>14} {:>12} {:>12}",
+                "under", "value", "delta $", "gamma $/1%", "vega /pt", "theta /day", "rho"
+            );
+            for (n, e) in exp
+                .by_underlying
+                .iter()
+                .map(|(n, e)| (n.as_str(), e))
+                .chain([("TOTAL", &exp.total)])
+            {
+                println!(
+                    "{:<8} {:>12.2} {:>12.2} {:>12.2} {:>14.2} {:>12.2} {:>12.2}",
+                    n,
+                    e.value,
+                    e.delta_dollars,
+                    e.dollar_gamma_1pct,
+                    e.vega_per_point,
+                    e.theta_per_day,
+                    e.rho
+                );
+            }
+            println!();
+            print!("stress P&L  spot \\ vol");
+            for v in &grid.vol_shifts {
+                print!(" {:>10}", format!("{:+.0}pt", v * 100.0));
+            }
+            println!();
+            for (i, m) in grid.spot_moves.iter().enumerate() {
+                print!("{:>22}", format!("{:+.0}%", m * 100.0));
+                for x in &grid.cells[i] {
+                    print!(" {x:>10.0}");
+                }
+                println!();
+            }
+            println!(
+                "worst cell: spot {:+.0} %, vol {:+.0} pt: {:.2}",
+                grid.worst.0 * 100.0,
+                grid.worst.1 * 100.0,
+                grid.worst.2
+            );
+            println!();
+            println!(
+                "Monte Carlo {}-day VaR {}: {:.2} ± {} (CVaR {:.2} ± {}), {} paths, seed {}{}",
+                args.horizon_days,
+                pct(Some(args.confidence), 1),
+                mc.tail.var,
+                fixed(mc.tail.var_standard_error, 2),
+                mc.tail.cvar,
+                fixed(mc.tail.cvar_standard_error, 2),
+                args.paths,
+                args.seed,
+                if mc.correlation_repaired {
+                    " (correlation repaired to positive definite)"
+                } else {
+                    ""
+                }
+            );
+            println!(
+                "historical {}-day VaR {}: {:.2} (CVaR {:.2}), {} {} scenarios",
+                args.horizon_days,
+                pct(Some(args.confidence), 1),
+                hist.tail.var,
+                hist.tail.cvar,
+                hist.scenarios,
+                if args.scaled {
+                    "√h-scaled"
+                } else {
+                    "overlapping"
+                }
+            );
+            println!(
+                "margin ({}): net liquidation {:.2}, requirement {:.2}, buying power {:.2}",
+                margin.account.as_str(),
+                margin.net_liquidation,
+                margin.requirement,
+                margin.buying_power
+            );
+            println!(
+                "timings (s): exposures+stress {t_exposure:.3}, Monte Carlo {t_mc:.3}, historical {t_hist:.3}, total {total:.3}"
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+impl RiskArgs {
+    fn account_type(&self) -> wheelhouse_wheel::ledger::AccountType {
+        match self.account {
+            AccountArg::Cash => wheelhouse_wheel::ledger::AccountType::Cash,
+            AccountArg::Margin => wheelhouse_wheel::ledger::AccountType::Margin,
+        }
+    }
+}
