@@ -16,6 +16,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let threads: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
+    let n_options: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(50);
     if let Some(t) = threads {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(t)
@@ -38,7 +39,7 @@ fn main() {
             c[(i + 1) * nu + i] = 0.6;
         }
     }
-    let p: Vec<Position> = (0..50)
+    let mut p: Vec<Position> = (0..n_options)
         .map(|j| {
             let ui = j % nu;
             let kind = if j % 2 == 0 {
@@ -61,6 +62,12 @@ fn main() {
             }
         })
         .collect();
+    if p.is_empty() {
+        // Paths only: one share of each underlying.
+        p = (0..nu)
+            .map(|i| Position { underlying: i, holding: Holding::Stock, quantity: 1.0 })
+            .collect();
+    }
     let b = Backend::cpu(threads).unwrap();
     let s = McSettings {
         paths,
