@@ -10,7 +10,7 @@ use serde_json::json;
 use wheelhouse_compute::Backend;
 use wheelhouse_core::UnixNanos;
 use wheelhouse_risk::book::{BookPosition, OptionTerms, exposures, stress_grid};
-use wheelhouse_risk::historical::{HistoricalSettings, historical_var};
+use wheelhouse_risk::historical::{HistoricalSettings, historical_var, named_shocks};
 use wheelhouse_risk::mc::{Holding, McSettings, Position as McPosition, Underlying, simulate};
 use wheelhouse_wheel::advisor::{account_risk, return_correlation};
 use wheelhouse_wheel::candidates::MarketView;
@@ -49,6 +49,13 @@ pub struct RiskArgs {
     /// Vol points (decimal) added to every IV at the Monte Carlo horizon.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub vol_shock: f64,
+    /// Vol of vol: every IV at the horizon scaled by exp(ν·Z − ν²/2), one Z per path.
+    #[arg(long, default_value_t = 0.0)]
+    pub vol_of_vol: f64,
+    /// Merton jumps of every underlying: INTENSITY,MEAN,SD (jumps per year, mean and sd of
+    /// the log jump), e.g. 1,-0.05,0.1.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, num_args = 1)]
+    pub jumps: Option<Vec<f64>>,
     /// Historical scenarios (most recent windows).
     #[arg(long, default_value_t = 500)]
     pub lookback: usize,
@@ -348,6 +355,21 @@ pub fn risk(
         seed: args.seed,
         confidence: args.confidence,
         vol_shock: args.vol_shock,
+        vol_of_vol: args.vol_of_vol,
+        jumps: match args.jumps.as_deref() {
+            None => None,
+            Some([i, m, sd]) => Some(wheelhouse_risk::mc::Jumps {
+                intensity: *i,
+                mean: *m,
+                sd: *sd,
+            }),
+            Some(other) => {
+                return Err(Exit::usage(anyhow!(
+                    "--jumps takes INTENSITY,MEAN,SD; got {} values",
+                    other.len()
+                )));
+            }
+        },
     };
     let pb = (args.paths >= 200_000).then(|| {
         let pb = indicatif::ProgressBar::new_spinner()
@@ -382,6 +404,7 @@ pub fn risk(
     };
     let t = Instant::now();
     let hist = historical_var(&book, &closes, &hs, &backend).map_err(rerr)?;
+    let shocks = named_shocks(&book, &closes, &[1, 5], &backend).map_err(rerr)?;
     let t_hist = t.elapsed().as_secs_f64();
     let margin = account_risk(&ledger, &views);
     if let Some(p) = &args.plot {
@@ -408,6 +431,8 @@ pub fn risk(
                     "confidence": args.confidence,
                     "seed": args.seed,
                     "vol_shock": args.vol_shock,
+                    "vol_of_vol": args.vol_of_vol,
+                    "jumps": mcs.jumps,
                     "mean_pnl": mc.mean_pnl,
                     "correlation_repaired": mc.correlation_repaired,
                     "underlyings": names.iter().zip(&und).map(|(n, u)| json!({"underlying": n, "spot": u.spot, "vol": u.vol})).collect::<Vec<_>>(),
@@ -421,6 +446,7 @@ pub fn risk(
                     "overlapping": !args.scaled,
                     "confidence": args.confidence,
                 },
+                "named_shocks": shocks,
                 "margin": margin,
                 "timings_s": {"exposures_and_stress": t_exposure, "monte_carlo": t_mc, "historical": t_hist, "total": total},
             });
@@ -503,6 +529,15 @@ pub fn risk(
                     "overlapping"
                 }
             );
+            for x in &shocks {
+                println!(
+                    "  {:<32} {} → {}: P&L {:>12.2}",
+                    x.name,
+                    wheelhouse_wheel::date_of(UnixNanos(x.window.0 * DAY)),
+                    wheelhouse_wheel::date_of(UnixNanos(x.window.1 * DAY)),
+                    x.pnl
+                );
+            }
             println!(
                 "margin ({}): net liquidation {:.2}, requirement {:.2}, buying power {:.2}",
                 margin.account.as_str(),

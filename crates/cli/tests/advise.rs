@@ -600,6 +600,11 @@ fn risk_report_and_its_errors() {
             && mc["cvar"].as_f64().unwrap() >= mc["var"].as_f64().unwrap()
     );
     assert!(v["historical"]["var"].is_number() && v["historical"]["cvar"].is_number());
+    assert_eq!(
+        v["named_shocks"].as_array().unwrap().len(),
+        8,
+        "2 underlyings × 2 horizons × fall/rise"
+    );
     let by = v["exposures"]["by_underlying"].as_array().unwrap();
     assert_eq!(by.len(), 2, "AAPL shares and IBM puts: {by:?}");
     assert!(std::fs::metadata(&png).unwrap().len() > 1000);

@@ -65,7 +65,11 @@ fn main() {
     if p.is_empty() {
         // Paths only: one share of each underlying.
         p = (0..nu)
-            .map(|i| Position { underlying: i, holding: Holding::Stock, quantity: 1.0 })
+            .map(|i| Position {
+                underlying: i,
+                holding: Holding::Stock,
+                quantity: 1.0,
+            })
             .collect();
     }
     let b = Backend::cpu(threads).unwrap();
@@ -75,6 +79,8 @@ fn main() {
         seed: 42,
         confidence: 0.99,
         vol_shock: 0.0,
+        vol_of_vol: 0.0,
+        jumps: None,
     };
     let t = Instant::now();
     let r = simulate(&u, &c, &p, &s, &b).unwrap();

@@ -116,6 +116,25 @@ pub fn historical_var(
                 .collect()
         })
         .collect();
+    let pnl = scenario_pnl(book, &names, &returns, h, backend)?;
+    let tail = tail_risk(&pnl, s.confidence)?;
+    Ok(HistoricalResult {
+        tail,
+        scenarios: pnl.len(),
+        window: (days[starts[0]], days[starts[starts.len() - 1] + step]),
+        pnl,
+    })
+}
+
+/// P&L of the book under each scenario of log returns (`returns[scenario][underlying]`, the
+/// underlyings in `names` order) over `h` trading days, full revaluation.
+fn scenario_pnl(
+    book: &[BookPosition],
+    names: &[String],
+    returns: &[Vec<f64>],
+    h: usize,
+    backend: &Backend,
+) -> Result<Vec<f64>, RiskError> {
     let idx: Vec<usize> = book
         .iter()
         .map(|p| names.binary_search(&p.underlying).expect("listed"))
@@ -210,11 +229,96 @@ pub fn historical_var(
                 .sum()
         })
         .collect();
-    let tail = tail_risk(&pnl, s.confidence)?;
-    Ok(HistoricalResult {
-        tail,
-        scenarios: pnl.len(),
-        window: (days[starts[0]], days[starts[starts.len() - 1] + step]),
-        pnl,
-    })
+    Ok(pnl)
+}
+
+/// A named historical shock: the book revalued under one past window's moves of every
+/// underlying.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NamedShock {
+    /// E.g. "largest 5-day fall of AAPL".
+    pub name: String,
+    /// The underlying whose move picked the window.
+    pub underlying: String,
+    /// Window length in trading days.
+    pub horizon_days: usize,
+    /// First and last day of the window (days since the Unix epoch).
+    pub window: (i64, i64),
+    /// Log return of each underlying over the window.
+    pub returns: Vec<(String, f64)>,
+    /// Book P&L (full revaluation), money.
+    pub pnl: f64,
+}
+
+/// For each underlying of the book and each horizon: the largest fall and the largest rise
+/// over the common history (non-overlapping choice is not enforced: each is the extreme
+/// window), replayed jointly for all underlyings.
+///
+/// # Errors
+/// As [`historical_var`].
+pub fn named_shocks(
+    book: &[BookPosition],
+    closes: &BTreeMap<String, Vec<(i64, f64)>>,
+    horizons: &[usize],
+    backend: &Backend,
+) -> Result<Vec<NamedShock>, RiskError> {
+    if book.is_empty() {
+        return Err(RiskError::Input("empty portfolio".into()));
+    }
+    let mut names: Vec<String> = book.iter().map(|p| p.underlying.clone()).collect();
+    names.sort();
+    names.dedup();
+    let mut maps = Vec::with_capacity(names.len());
+    for n in &names {
+        let c = closes
+            .get(n)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| RiskError::Input(format!("no price history for {n}")))?;
+        if let Some((d, x)) = c.iter().find(|(_, x)| !(x.is_finite() && *x > 0.0)) {
+            return Err(RiskError::Input(format!("{n}: close {x} on day {d}")));
+        }
+        maps.push(c.iter().copied().collect::<BTreeMap<i64, f64>>());
+    }
+    let days: Vec<i64> = maps[0]
+        .keys()
+        .copied()
+        .filter(|d| maps.iter().all(|m| m.contains_key(d)))
+        .collect();
+    let mut out = Vec::new();
+    for &h in horizons {
+        if h == 0 || days.len() <= h {
+            continue;
+        }
+        let window_returns = |t: usize| -> Vec<f64> {
+            maps.iter()
+                .map(|m| (m[&days[t + h]] / m[&days[t]]).ln())
+                .collect()
+        };
+        for (ui, n) in names.iter().enumerate() {
+            let mut lo = (f64::INFINITY, 0);
+            let mut hi = (f64::NEG_INFINITY, 0);
+            for t in 0..days.len() - h {
+                let r = (maps[ui][&days[t + h]] / maps[ui][&days[t]]).ln();
+                if r < lo.0 {
+                    lo = (r, t);
+                }
+                if r > hi.0 {
+                    hi = (r, t);
+                }
+            }
+            for (what, t) in [("fall", lo.1), ("rise", hi.1)] {
+                let r = window_returns(t);
+                let pnl = scenario_pnl(book, &names, std::slice::from_ref(&r), h, backend)?[0];
+                out.push(NamedShock {
+                    name: format!("largest {h}-day {what} of {n}"),
+                    underlying: n.clone(),
+                    horizon_days: h,
+                    window: (days[t], days[t + h]),
+                    returns: names.iter().cloned().zip(r).collect(),
+                    pnl,
+                });
+            }
+        }
+    }
+    Ok(out)
 }

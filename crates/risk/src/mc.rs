@@ -22,7 +22,7 @@ use wheelhouse_pricing::black::bsm_price;
 
 use crate::RiskError;
 use crate::linalg::{cholesky, nearest_correlation};
-use crate::philox::normals;
+use crate::philox::{normals, philox4x32_10, uniform_open};
 use crate::var::{TailRisk, tail_risk};
 
 /// Trading days per year of the path steps.
@@ -85,6 +85,24 @@ pub struct McSettings {
     pub confidence: f64,
     /// Volatility points added to every option's IV at the horizon (decimal).
     pub vol_shock: f64,
+    /// Vol of vol: each path scales every IV at the horizon by `exp(ν·Z − ν²/2)` with one
+    /// standard normal `Z` per path (a market-wide vol move, mean-preserving); 0 turns it off.
+    pub vol_of_vol: f64,
+    /// Optional jumps of every underlying.
+    pub jumps: Option<Jumps>,
+}
+
+/// Merton jumps: a Poisson number of jumps per step at `intensity` per year, each multiplying
+/// the price by `exp(Y)` with `Y ~ N(mean, sd²)`; the drift is compensated by
+/// `−intensity·(e^{mean + sd²/2} − 1)` so the expected price is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Jumps {
+    /// Expected jumps per year.
+    pub intensity: f64,
+    /// Mean log jump.
+    pub mean: f64,
+    /// Standard deviation of the log jump.
+    pub sd: f64,
 }
 
 /// Result of a run.
@@ -177,6 +195,21 @@ pub fn simulate(
             )));
         }
     }
+    if !(s.vol_of_vol.is_finite() && s.vol_of_vol >= 0.0 && s.vol_shock.is_finite()) {
+        return Err(RiskError::Input(format!(
+            "vol shock {} / vol of vol {} invalid",
+            s.vol_shock, s.vol_of_vol
+        )));
+    }
+    if let Some(j) = s.jumps
+        && !(j.intensity >= 0.0
+            && j.intensity.is_finite()
+            && j.mean.is_finite()
+            && j.sd >= 0.0
+            && j.sd.is_finite())
+    {
+        return Err(RiskError::Input(format!("jump parameters {j:?} invalid")));
+    }
     let (corr, repaired) = nearest_correlation(correlation, nu)?;
     let l = cholesky(&corr, nu)?;
     let v0: Vec<f64> = positions
@@ -201,7 +234,13 @@ pub fn simulate(
         // Terminal spots of every underlying on every path of the chunk.
         let mut st = vec![0.0; m * nu];
         let mut z = vec![0.0; nu];
+        let mut vol_mult = vec![1.0; m];
         for (j, path) in (a..b).enumerate() {
+            if s.vol_of_vol > 0.0 {
+                // Step id = horizon_days (past the path's steps), pair 2^16.
+                let (zv, _) = normals(s.seed, path as u64, s.horizon_days, 1 << 16);
+                vol_mult[j] = (s.vol_of_vol * zv - 0.5 * s.vol_of_vol * s.vol_of_vol).exp();
+            }
             let mut x: Vec<f64> = underlyings.iter().map(|u| u.spot.ln()).collect();
             for step in 0..s.horizon_days {
                 // Factors 2c and 2c + 1 share one Philox counter (see `philox::normal`).
@@ -216,6 +255,31 @@ pub fn simulate(
                     let e: f64 = (0..=i).map(|k| l[i * nu + k] * z[k]).sum();
                     let u = &underlyings[i];
                     x[i] += (u.drift - 0.5 * u.vol * u.vol) * dt + u.vol * dt.sqrt() * e;
+                    if let Some(jp) = s.jumps {
+                        // Factor ids from 2^16 up are the jump draws: a uniform for the count,
+                        // a normal for the summed sizes.
+                        let r = philox4x32_10(
+                            [path as u32, (path >> 32) as u32, step, (1 << 16) + i as u32],
+                            [s.seed as u32, (s.seed >> 32) as u32],
+                        );
+                        let uu = uniform_open(r[0], r[1]);
+                        let lam = jp.intensity * dt;
+                        // Poisson count by inversion.
+                        let (mut n, mut p, mut cdf) = (0u32, (-lam).exp(), (-lam).exp());
+                        while uu > cdf && n < 50 {
+                            n += 1;
+                            p *= lam / f64::from(n);
+                            cdf += p;
+                        }
+                        let kappa = (jp.mean + 0.5 * jp.sd * jp.sd).exp() - 1.0;
+                        x[i] -= jp.intensity * kappa * dt;
+                        if n > 0 {
+                            let zj = wheelhouse_pricing::normal::inverse_norm_cdf(uniform_open(
+                                r[2], r[3],
+                            ));
+                            x[i] += f64::from(n) * jp.mean + f64::from(n).sqrt() * jp.sd * zj;
+                        }
+                    }
                 }
             }
             for i in 0..nu {
@@ -257,7 +321,7 @@ pub fn simulate(
                         years.push((t - h).max(1e-12));
                         rate.push(r);
                         q.push(d);
-                        vol.push((v + s.vol_shock).max(1e-6));
+                        vol.push(((v + s.vol_shock) * vol_mult[j]).max(1e-6));
                     }
                 }
             }

@@ -112,3 +112,41 @@ fn options_are_revalued_and_bad_input_named() {
     );
     assert!(historical_var(&[], &map, &s, &b).is_err());
 }
+
+#[test]
+fn named_shocks_replay_the_extreme_windows() {
+    use wheelhouse_risk::historical::named_shocks;
+    // AAA falls 20 % on day 3; BBB rises 10 % the same day.
+    let a: Vec<(i64, f64)> = (0..10)
+        .map(|i| (i, if i >= 3 { 80.0 } else { 100.0 }))
+        .collect();
+    let b: Vec<(i64, f64)> = (0..10)
+        .map(|i| (i, if i >= 3 { 55.0 } else { 50.0 }))
+        .collect();
+    let closes = BTreeMap::from([("AAA".to_string(), a), ("BBB".to_string(), b)]);
+    let book = [
+        BookPosition {
+            underlying: "AAA".into(),
+            spot: 200.0,
+            quantity: 10.0,
+            option: None,
+        },
+        BookPosition {
+            underlying: "BBB".into(),
+            spot: 40.0,
+            quantity: 100.0,
+            option: None,
+        },
+    ];
+    let bk = Backend::cpu(Some(1)).unwrap();
+    let s = named_shocks(&book, &closes, &[1], &bk).unwrap();
+    let fall = s
+        .iter()
+        .find(|x| x.name == "largest 1-day fall of AAA")
+        .unwrap();
+    assert_eq!(fall.window, (2, 3));
+    // Joint replay: AAA × 0.8, BBB × 1.1 → 10·200·(−0.2) + 100·40·0.1 = −400 + 400 = 0.
+    assert!(fall.pnl.abs() < 1e-9, "{fall:?}");
+    assert!((fall.returns[0].1 - 0.8f64.ln()).abs() < 1e-15);
+    assert_eq!(s.len(), 4);
+}

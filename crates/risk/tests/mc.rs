@@ -13,6 +13,8 @@ fn settings(paths: usize) -> McSettings {
         seed: 20_261_202,
         confidence: 0.99,
         vol_shock: 0.0,
+        vol_of_vol: 0.0,
+        jumps: None,
     }
 }
 
@@ -169,4 +171,96 @@ fn bad_input_is_a_clear_error() {
         .contains("spot")
     );
     assert!(e(simulate(&u, &[1.0, 0.0], &p, &settings(10), &b)).contains("entries"));
+}
+
+#[test]
+fn jumps_and_vol_of_vol_widen_the_tail() {
+    let u = [Underlying {
+        spot: 100.0,
+        vol: 0.2,
+        drift: 0.0,
+    }];
+    let put = Holding::Option {
+        kind: OptionType::Put,
+        strike: 95.0,
+        years: 0.1,
+        rate: 0.0,
+        dividend_yield: 0.0,
+        vol: 0.25,
+    };
+    let p = [Position {
+        underlying: 0,
+        holding: put,
+        quantity: -1000.0,
+    }];
+    let b = Backend::cpu(Some(2)).unwrap();
+    let base = settings(50_000);
+    let r0 = simulate(&u, &[1.0], &p, &base, &b).unwrap();
+    let jumps = wheelhouse_risk::mc::Jumps {
+        intensity: 5.0,
+        mean: -0.05,
+        sd: 0.05,
+    };
+    let rj = simulate(
+        &u,
+        &[1.0],
+        &p,
+        &McSettings {
+            jumps: Some(jumps),
+            ..base
+        },
+        &b,
+    )
+    .unwrap();
+    let rv = simulate(
+        &u,
+        &[1.0],
+        &p,
+        &McSettings {
+            vol_of_vol: 0.5,
+            ..base
+        },
+        &b,
+    )
+    .unwrap();
+    assert!(
+        rj.tail.var > r0.tail.var + 3.0 * r0.tail.var_standard_error.unwrap(),
+        "{:?} {:?}",
+        rj.tail,
+        r0.tail
+    );
+    assert!(rv.tail.var > r0.tail.var, "{:?} {:?}", rv.tail, r0.tail);
+    // The jump compensator keeps the stock's expected price: a long share's mean P&L ≈ 0.
+    let s = [Position {
+        underlying: 0,
+        holding: Holding::Stock,
+        quantity: 1.0,
+    }];
+    let rs = simulate(
+        &u,
+        &[1.0],
+        &s,
+        &McSettings {
+            jumps: Some(jumps),
+            paths: 200_000,
+            ..base
+        },
+        &b,
+    )
+    .unwrap();
+    let sd = rs.pnl.iter().map(|x| x * x).sum::<f64>().sqrt() / rs.pnl.len() as f64;
+    assert!(rs.mean_pnl.abs() < 4.0 * sd, "{} vs {sd}", rs.mean_pnl);
+    assert!(
+        simulate(
+            &u,
+            &[1.0],
+            &p,
+            &McSettings {
+                vol_of_vol: -1.0,
+                ..base
+            },
+            &b
+        )
+        .is_err()
+    );
 }
