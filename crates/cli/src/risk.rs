@@ -533,8 +533,9 @@ pub fn risk(
                 println!(
                     "  {:<32} {} → {}: P&L {:>12.2}",
                     x.name,
-                    wheelhouse_wheel::date_of(UnixNanos(x.window.0 * DAY)),
-                    wheelhouse_wheel::date_of(UnixNanos(x.window.1 * DAY)),
+                    // Day numbers are UTC dates of the closes; noon UTC is that date in New York.
+                    wheelhouse_wheel::date_of(UnixNanos(x.window.0 * DAY + DAY / 2)),
+                    wheelhouse_wheel::date_of(UnixNanos(x.window.1 * DAY + DAY / 2)),
                     x.pnl
                 );
             }
