@@ -78,6 +78,10 @@ pub struct RiskArgs {
         default_value = "-0.1,-0.05,0,0.05,0.1,0.2"
     )]
     pub vol_shifts: Vec<f64>,
+    /// A proposed trade (a fills file like --portfolio's): report what it changes in margin,
+    /// buying power and exposures.
+    #[arg(long, value_name = "FILE")]
+    pub what_if: Option<PathBuf>,
     /// Write the stress grid as a heat map (SVG or PNG by extension).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
@@ -278,7 +282,7 @@ pub fn risk(
             replay(account, &fills, &locs, "stored portfolio")?
         }
     };
-    let mut views = BTreeMap::new();
+    let mut views: BTreeMap<String, MarketView> = BTreeMap::new();
     for u in ledger.underlyings() {
         if ledger.positions().iter().any(|p| p.underlying == u)
             && let Some(v) = market_view_with(&store, &s, &u, now, AmericanMode::Fast, false)?
@@ -407,6 +411,52 @@ pub fn risk(
     let shocks = named_shocks(&book, &closes, &[1, 5], &backend).map_err(rerr)?;
     let t_hist = t.elapsed().as_secs_f64();
     let margin = account_risk(&ledger, &views);
+    // What a proposed trade would change: the same measures with its fills added.
+    let what_if = match &args.what_if {
+        None => None,
+        Some(f) => {
+            let (mut fills, mut locs) = match &args.portfolio {
+                Some(p) => read_portfolio(p)?,
+                None => {
+                    let (fills, _) = stored(&store)?;
+                    let n = fills.len();
+                    (fills, (1..=n).map(|i| format!("stored fill {i}")).collect())
+                }
+            };
+            let (extra, extra_locs) = read_portfolio(f)?;
+            fills.extend(extra);
+            locs.extend(
+                extra_locs
+                    .into_iter()
+                    .map(|l| format!("{}: {l}", f.display())),
+            );
+            let after = replay(
+                ledger.account(),
+                &fills,
+                &locs,
+                "portfolio with the proposed trade",
+            )?;
+            for u in after.underlyings() {
+                if !views.contains_key(&u)
+                    && let Some(v) =
+                        market_view_with(&store, &s, &u, now, AmericanMode::Fast, false)?
+                {
+                    views.insert(u, v);
+                }
+            }
+            let m2 = account_risk(&after, &views);
+            let b2 = book_of(&after, &views, now)?;
+            let e2 = exposures(&b2, &backend).map_err(rerr)?;
+            Some(json!({
+                "margin_after": m2,
+                "requirement_change": m2.requirement - margin.requirement,
+                "buying_power_change": m2.buying_power - margin.buying_power,
+                "delta_dollars_change": e2.total.delta_dollars - exp.total.delta_dollars,
+                "vega_per_point_change": e2.total.vega_per_point - exp.total.vega_per_point,
+                "theta_per_day_change": e2.total.theta_per_day - exp.total.theta_per_day,
+            }))
+        }
+    };
     if let Some(p) = &args.plot {
         heat_map(p, &grid)?;
     }
@@ -447,6 +497,7 @@ pub fn risk(
                     "confidence": args.confidence,
                 },
                 "named_shocks": shocks,
+                "what_if": what_if,
                 "margin": margin,
                 "timings_s": {"exposures_and_stress": t_exposure, "monte_carlo": t_mc, "historical": t_hist, "total": total},
             });
@@ -546,6 +597,16 @@ pub fn risk(
                 margin.requirement,
                 margin.buying_power
             );
+            if let Some(w) = &what_if {
+                println!(
+                    "proposed trade: requirement {:+.2}, buying power {:+.2}, delta $ {:+.2}, vega/pt {:+.2}, theta/day {:+.2}",
+                    w["requirement_change"].as_f64().unwrap_or(f64::NAN),
+                    w["buying_power_change"].as_f64().unwrap_or(f64::NAN),
+                    w["delta_dollars_change"].as_f64().unwrap_or(f64::NAN),
+                    w["vega_per_point_change"].as_f64().unwrap_or(f64::NAN),
+                    w["theta_per_day_change"].as_f64().unwrap_or(f64::NAN)
+                );
+            }
             println!(
                 "timings (s): exposures+stress {t_exposure:.3}, Monte Carlo {t_mc:.3}, historical {t_hist:.3}, total {total:.3}"
             );

@@ -630,6 +630,33 @@ fn risk_report_and_its_errors() {
         ],
     ));
     assert_eq!(again["monte_carlo"]["var"], v["monte_carlo"]["var"]);
+    // A proposed trade: two cash-secured MSFT puts need 2 × 27 × 100 of buying power, less
+    // the premium received.
+    let trade = dir.path().join("trade.csv");
+    std::fs::write(
+        &trade,
+        "underlying,kind,quantity,strike,expiration,style,open_price,open_time\nMSFT,put,-2,27,2013-04-19,american,0.45,2013-03-01\n",
+    )
+    .unwrap();
+    let w = json(&wh(
+        &db,
+        &[
+            "risk",
+            "--portfolio",
+            p.to_str().unwrap(),
+            "--at",
+            "2013-03-01",
+            "--paths",
+            "5000",
+            "--what-if",
+            trade.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    ));
+    let bp = w["what_if"]["buying_power_change"].as_f64().unwrap();
+    assert!((bp - (-5400.0 + 90.0)).abs() < 1e-6, "{}", w["what_if"]);
+    assert!(w["what_if"]["delta_dollars_change"].as_f64().unwrap() > 0.0);
     // Errors: zero paths, no portfolio, a position on an underlying with no data.
     let o = wh(
         &db,
