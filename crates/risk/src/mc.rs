@@ -242,6 +242,9 @@ pub fn simulate(
                 vol_mult[j] = (s.vol_of_vol * zv - 0.5 * s.vol_of_vol * s.vol_of_vol).exp();
             }
             let mut x: Vec<f64> = underlyings.iter().map(|u| u.spot.ln()).collect();
+            // The diffusion is linear in the normals: Σ_steps L·z_t = L·Σ_steps z_t, so the
+            // steps' normals are summed per factor and correlated once per path.
+            let mut zsum = vec![0.0; nu];
             for step in 0..s.horizon_days {
                 // Factors 2c and 2c + 1 share one Philox counter (see `philox::normal`).
                 for (c, pair) in z.chunks_mut(2).enumerate() {
@@ -251,10 +254,10 @@ pub fn simulate(
                         pair[1] = b;
                     }
                 }
-                for i in 0..nu {
-                    let e: f64 = (0..=i).map(|k| l[i * nu + k] * z[k]).sum();
-                    let u = &underlyings[i];
-                    x[i] += (u.drift - 0.5 * u.vol * u.vol) * dt + u.vol * dt.sqrt() * e;
+                for (acc, zi) in zsum.iter_mut().zip(&z) {
+                    *acc += zi;
+                }
+                for (i, xi) in x.iter_mut().enumerate() {
                     if let Some(jp) = s.jumps {
                         // Factor ids from 2^16 up are the jump draws: a uniform for the count,
                         // a normal for the summed sizes.
@@ -272,17 +275,21 @@ pub fn simulate(
                             cdf += p;
                         }
                         let kappa = (jp.mean + 0.5 * jp.sd * jp.sd).exp() - 1.0;
-                        x[i] -= jp.intensity * kappa * dt;
+                        *xi -= jp.intensity * kappa * dt;
                         if n > 0 {
                             let zj = wheelhouse_pricing::normal::inverse_norm_cdf(uniform_open(
                                 r[2], r[3],
                             ));
-                            x[i] += f64::from(n) * jp.mean + f64::from(n).sqrt() * jp.sd * zj;
+                            *xi += f64::from(n) * jp.mean + f64::from(n).sqrt() * jp.sd * zj;
                         }
                     }
                 }
             }
+            let steps = f64::from(s.horizon_days);
             for i in 0..nu {
+                let e: f64 = (0..=i).map(|k| l[i * nu + k] * zsum[k]).sum();
+                let u = &underlyings[i];
+                x[i] += (u.drift - 0.5 * u.vol * u.vol) * dt * steps + u.vol * dt.sqrt() * e;
                 st[j * nu + i] = x[i].exp();
             }
         }
