@@ -12,6 +12,7 @@
 pub mod book;
 pub mod historical;
 pub mod linalg;
+pub mod margin;
 pub mod mc;
 pub mod philox;
 pub mod var;
