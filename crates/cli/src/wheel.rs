@@ -322,6 +322,15 @@ fn from_row(r: &FillRow) -> Result<Fill, Exit> {
     })
 }
 
+/// The stored portfolio replayed.
+fn stored_ledger(store: &Store) -> Result<Ledger, Exit> {
+    let (fills, account) = stored(store)?;
+    let locs: Vec<String> = (1..=fills.len())
+        .map(|i| format!("stored fill {i}"))
+        .collect();
+    replay(account, &fills, &locs, "stored portfolio")
+}
+
 pub(crate) fn stored(store: &Store) -> Result<(Vec<Fill>, AccountType), Exit> {
     let rows = store.portfolio_fills().map_err(store_exit)?;
     let fills = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
@@ -985,11 +994,7 @@ pub fn portfolio(
         }
         PortfolioCmd::Close(a) => {
             let mut store = open(&s)?;
-            let (fills, account) = stored(&store)?;
-            let locs: Vec<String> = (1..=fills.len())
-                .map(|i| format!("stored fill {i}"))
-                .collect();
-            let l = replay(account, &fills, &locs, "stored portfolio")?;
+            let l = stored_ledger(&store)?;
             let mut f = contract_fill(&a.contract)?;
             let held = find_position(&l, &f)?;
             let q = a.quantity.unwrap_or(held.quantity.abs());
@@ -1007,11 +1012,7 @@ pub fn portfolio(
         }
         PortfolioCmd::Assign(a) => {
             let mut store = open(&s)?;
-            let (fills, account) = stored(&store)?;
-            let locs: Vec<String> = (1..=fills.len())
-                .map(|i| format!("stored fill {i}"))
-                .collect();
-            let l = replay(account, &fills, &locs, "stored portfolio")?;
+            let l = stored_ledger(&store)?;
             let mut f = contract_fill(&a.contract)?;
             let held = find_position(&l, &f)?;
             f.quantity = a.contracts.unwrap_or(held.quantity.abs());
@@ -1027,11 +1028,7 @@ pub fn portfolio(
         }
         PortfolioCmd::Roll(a) => {
             let mut store = open(&s)?;
-            let (fills, account) = stored(&store)?;
-            let locs: Vec<String> = (1..=fills.len())
-                .map(|i| format!("stored fill {i}"))
-                .collect();
-            let l = replay(account, &fills, &locs, "stored portfolio")?;
+            let l = stored_ledger(&store)?;
             let mut close = contract_fill(&a.contract)?;
             if close.kind.option_type().is_none() {
                 return Err(Exit::usage(anyhow!("portfolio roll applies to options")));
@@ -1066,11 +1063,7 @@ pub fn portfolio(
                 Some(t) => parse_at(t)?,
                 None => now_ns(),
             };
-            let (fills, account) = stored(&store)?;
-            let locs: Vec<String> = (1..=fills.len())
-                .map(|i| format!("stored fill {i}"))
-                .collect();
-            let l = replay(account, &fills, &locs, "stored portfolio")?;
+            let l = stored_ledger(&store)?;
             show(&store, &l, at, format.unwrap_or(Format::Table))
         }
         PortfolioCmd::Clear(a) => {

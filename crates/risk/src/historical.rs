@@ -69,28 +69,7 @@ pub fn historical_var(
             "horizon and lookback must be at least 1".into(),
         ));
     }
-    let names: Vec<String> = {
-        let mut v: Vec<String> = book.iter().map(|p| p.underlying.clone()).collect();
-        v.sort();
-        v.dedup();
-        v
-    };
-    let mut maps = Vec::with_capacity(names.len());
-    for n in &names {
-        let c = closes
-            .get(n)
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| RiskError::Input(format!("no price history for {n}")))?;
-        if let Some((d, x)) = c.iter().find(|(_, x)| !(x.is_finite() && *x > 0.0)) {
-            return Err(RiskError::Input(format!("{n}: close {x} on day {d}")));
-        }
-        maps.push(c.iter().copied().collect::<BTreeMap<i64, f64>>());
-    }
-    let days: Vec<i64> = maps[0]
-        .keys()
-        .copied()
-        .filter(|d| maps.iter().all(|m| m.contains_key(d)))
-        .collect();
+    let (names, maps, days) = common_history(book, closes)?;
     let h = s.horizon_days;
     let step = if s.overlapping { h } else { 1 };
     if days.len() <= step {
@@ -265,25 +244,7 @@ pub fn named_shocks(
     if book.is_empty() {
         return Err(RiskError::Input("empty portfolio".into()));
     }
-    let mut names: Vec<String> = book.iter().map(|p| p.underlying.clone()).collect();
-    names.sort();
-    names.dedup();
-    let mut maps = Vec::with_capacity(names.len());
-    for n in &names {
-        let c = closes
-            .get(n)
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| RiskError::Input(format!("no price history for {n}")))?;
-        if let Some((d, x)) = c.iter().find(|(_, x)| !(x.is_finite() && *x > 0.0)) {
-            return Err(RiskError::Input(format!("{n}: close {x} on day {d}")));
-        }
-        maps.push(c.iter().copied().collect::<BTreeMap<i64, f64>>());
-    }
-    let days: Vec<i64> = maps[0]
-        .keys()
-        .copied()
-        .filter(|d| maps.iter().all(|m| m.contains_key(d)))
-        .collect();
+    let (names, maps, days) = common_history(book, closes)?;
     let mut out = Vec::new();
     for &h in horizons {
         if h == 0 || days.len() <= h {
@@ -321,4 +282,36 @@ pub fn named_shocks(
         }
     }
     Ok(out)
+}
+
+/// The book's underlyings (sorted), their closes by day, and the days all of them have.
+#[allow(clippy::type_complexity)]
+fn common_history(
+    book: &[BookPosition],
+    closes: &BTreeMap<String, Vec<(i64, f64)>>,
+) -> Result<(Vec<String>, Vec<BTreeMap<i64, f64>>, Vec<i64>), RiskError> {
+    let mut names: Vec<String> = book.iter().map(|p| p.underlying.clone()).collect();
+    names.sort();
+    names.dedup();
+    let mut maps = Vec::with_capacity(names.len());
+    for n in &names {
+        let c = closes
+            .get(n)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| RiskError::Input(format!("no price history for {n}")))?;
+        if let Some((d, x)) = c.iter().find(|(_, x)| !(x.is_finite() && *x > 0.0)) {
+            return Err(RiskError::Input(format!("{n}: close {x} on day {d}")));
+        }
+        maps.push(c.iter().copied().collect::<BTreeMap<i64, f64>>());
+    }
+    let days: Vec<i64> = maps
+        .first()
+        .map(|m0| {
+            m0.keys()
+                .copied()
+                .filter(|d| maps.iter().all(|m| m.contains_key(d)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((names, maps, days))
 }
