@@ -17,6 +17,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let threads: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
     let n_options: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(50);
+    let american = args.get(4).is_some_and(|s| s == "american");
     if let Some(t) = threads {
         let _ = rayon::ThreadPoolBuilder::new()
             .num_threads(t)
@@ -81,6 +82,7 @@ fn main() {
         vol_shock: 0.0,
         vol_of_vol: 0.0,
         jumps: None,
+        american,
     };
     let t = Instant::now();
     let r = simulate(&u, &c, &p, &s, &b).unwrap();

@@ -15,6 +15,7 @@ fn settings(paths: usize) -> McSettings {
         vol_shock: 0.0,
         vol_of_vol: 0.0,
         jumps: None,
+        american: false,
     }
 }
 
@@ -263,4 +264,45 @@ fn jumps_and_vol_of_vol_widen_the_tail() {
         )
         .is_err()
     );
+}
+
+#[test]
+fn american_revaluation_on_request() {
+    // The spot stands still (zero vol, zero drift): a deep in-the-money American put with a
+    // high rate is worth its intrinsic value now and at the horizon (P&L 0), while the
+    // European put, below intrinsic, gains as it ages.
+    let u = [Underlying {
+        spot: 100.0,
+        vol: 0.0,
+        drift: 0.0,
+    }];
+    let put = Holding::Option {
+        kind: OptionType::Put,
+        strike: 130.0,
+        years: 0.5,
+        rate: 0.08,
+        dividend_yield: 0.0,
+        vol: 0.2,
+    };
+    let p = [Position {
+        underlying: 0,
+        holding: put,
+        quantity: 100.0,
+    }];
+    let b = Backend::cpu(Some(2)).unwrap();
+    let s = settings(100);
+    let eu = simulate(&u, &[1.0], &p, &s, &b).unwrap();
+    let am = simulate(
+        &u,
+        &[1.0],
+        &p,
+        &McSettings {
+            american: true,
+            ..s
+        },
+        &b,
+    )
+    .unwrap();
+    assert!(eu.pnl.iter().all(|x| *x > 1.0), "{:?}", &eu.pnl[..3]);
+    assert!(am.pnl.iter().all(|x| x.abs() < 1e-3), "{:?}", &am.pnl[..3]);
 }
