@@ -286,10 +286,16 @@ pub fn risk(
             replay(account, &fills, &locs, "stored portfolio")?
         }
     };
+    // Enough calendar days of closes for the historical lookback (≈ 252 trading days a year)
+    // and the correlations, at least 400.
+    let history_days =
+        (((args.lookback + args.horizon_days as usize) as f64 * 365.0 / 252.0).ceil() as i64 + 30)
+            .max(400);
     let mut views: BTreeMap<String, MarketView> = BTreeMap::new();
     for u in ledger.underlyings() {
         if ledger.positions().iter().any(|p| p.underlying == u)
-            && let Some(v) = market_view_with(&store, &s, &u, now, AmericanMode::Fast, false)?
+            && let Some(v) =
+                market_view_with(&store, &s, &u, now, AmericanMode::Fast, false, history_days)?
         {
             views.insert(u, v);
         }
@@ -443,8 +449,15 @@ pub fn risk(
             )?;
             for u in after.underlyings() {
                 if !views.contains_key(&u)
-                    && let Some(v) =
-                        market_view_with(&store, &s, &u, now, AmericanMode::Fast, false)?
+                    && let Some(v) = market_view_with(
+                        &store,
+                        &s,
+                        &u,
+                        now,
+                        AmericanMode::Fast,
+                        false,
+                        history_days,
+                    )?
                 {
                     views.insert(u, v);
                 }

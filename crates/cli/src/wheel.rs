@@ -364,9 +364,10 @@ fn adjusted_closes(
     store: &Store,
     symbol: &str,
     to: UnixNanos,
+    days: i64,
 ) -> Result<Vec<(UnixNanos, f64)>, Exit> {
     let bars = store
-        .daily_bars(symbol, Some(UnixNanos(to.0 - 400 * DAY)), Some(to))
+        .daily_bars(symbol, Some(UnixNanos(to.0 - days * DAY)), Some(to))
         .map_err(store_exit)?;
     let splits = store.splits(symbol).map_err(store_exit)?;
     Ok(bars
@@ -390,10 +391,11 @@ pub(crate) fn market_view(
     at: UnixNanos,
     args: &AdviseArgs,
 ) -> Result<Option<MarketView>, Exit> {
-    market_view_with(store, s, symbol, at, args.american, args.no_cache)
+    market_view_with(store, s, symbol, at, args.american, args.no_cache, 400)
 }
 
-/// The market view of `symbol` at `at` with explicit engine settings.
+/// The market view of `symbol` at `at` with explicit engine settings and `history_days`
+/// calendar days of daily closes.
 pub(crate) fn market_view_with(
     store: &Store,
     s: &Settings,
@@ -401,6 +403,7 @@ pub(crate) fn market_view_with(
     at: UnixNanos,
     american: AmericanMode,
     no_cache: bool,
+    history_days: i64,
 ) -> Result<Option<MarketView>, Exit> {
     let qt = match store.snapshot_at(symbol, Some(at)) {
         Ok(t) => t,
@@ -413,7 +416,7 @@ pub(crate) fn market_view_with(
         Err(e) => return Err(store_exit(e)),
     };
     let (quotes, chain, _, _) = chain_at(store, s, symbol, qt, american, no_cache)?;
-    let closes = adjusted_closes(store, symbol, qt)?;
+    let closes = adjusted_closes(store, symbol, qt, history_days)?;
     let ex_dividends = store
         .dividends(symbol)
         .map_err(store_exit)?
