@@ -14,12 +14,15 @@ use wheelhouse_risk::historical::{HistoricalSettings, historical_var, named_shoc
 use wheelhouse_risk::mc::{Holding, McSettings, Position as McPosition, Underlying, simulate};
 use wheelhouse_wheel::advisor::{account_risk, return_correlation};
 use wheelhouse_wheel::candidates::MarketView;
-use wheelhouse_wheel::ledger::{Fill, InstrumentKind, Ledger};
+use wheelhouse_wheel::ledger::{InstrumentKind, Ledger};
 
 use crate::commands::AmericanMode;
-use crate::data::{StoreFlags, open_for_reading, parse_at, settings};
+use crate::data::{StoreFlags, open_for_reading, settings};
 use crate::output::{fixed, pct};
-use crate::wheel::{AccountArg, market_view_with, now_ns, read_portfolio, replay, stored};
+use crate::wheel::{
+    AccountArg, at_or_now, market_view_with, read_portfolio, replay, stored, stored_ledger,
+    stored_locs,
+};
 use crate::{EXIT_OK, Exit, Format};
 
 /// `wheelhouse risk`.
@@ -253,10 +256,7 @@ pub fn risk(
     let started = Instant::now();
     let s = settings(flags)?;
     let store = open_for_reading(&s)?;
-    let now = match &args.at {
-        Some(a) => parse_at(a)?,
-        None => now_ns(),
-    };
+    let now = at_or_now(args.at.as_deref())?;
     if !(args.confidence > 0.0 && args.confidence < 1.0) {
         return Err(Exit::usage(anyhow!(
             "--confidence {} must be strictly between 0 and 1",
@@ -271,19 +271,21 @@ pub fn risk(
     let ledger = match &args.portfolio {
         Some(p) => {
             let (fills, locs) = read_portfolio(p)?;
-            replay(args.account_type(), &fills, &locs, &p.display().to_string())?
+            replay(
+                args.account.account(),
+                &fills,
+                &locs,
+                &p.display().to_string(),
+            )?
         }
         None => {
-            let (fills, account): (Vec<Fill>, _) = stored(&store)?;
-            if fills.is_empty() {
+            let l = stored_ledger(&store)?;
+            if l.fill_count() == 0 {
                 return Err(Exit::usage(anyhow!(
                     "empty portfolio: give --portfolio FILE or store one with `wheelhouse portfolio import FILE`"
                 )));
             }
-            let locs: Vec<String> = (1..=fills.len())
-                .map(|i| format!("stored fill {i}"))
-                .collect();
-            replay(account, &fills, &locs, "stored portfolio")?
+            l
         }
     };
     // Enough calendar days of closes for the historical lookback (≈ 252 trading days a year)
@@ -292,10 +294,9 @@ pub fn risk(
         (((args.lookback + args.horizon_days as usize) as f64 * 365.0 / 252.0).ceil() as i64 + 30)
             .max(400);
     let mut views: BTreeMap<String, MarketView> = BTreeMap::new();
-    for u in ledger.underlyings() {
-        if ledger.positions().iter().any(|p| p.underlying == u)
-            && let Some(v) =
-                market_view_with(&store, &s, &u, now, AmericanMode::Fast, false, history_days)?
+    for u in ledger.held_underlyings() {
+        if let Some(v) =
+            market_view_with(&store, &s, &u, now, AmericanMode::Fast, false, history_days)?
         {
             views.insert(u, v);
         }
@@ -430,8 +431,8 @@ pub fn risk(
                 Some(p) => read_portfolio(p)?,
                 None => {
                     let (fills, _) = stored(&store)?;
-                    let n = fills.len();
-                    (fills, (1..=n).map(|i| format!("stored fill {i}")).collect())
+                    let locs = stored_locs(fills.len());
+                    (fills, locs)
                 }
             };
             let (extra, extra_locs) = read_portfolio(f)?;
@@ -447,7 +448,7 @@ pub fn risk(
                 &locs,
                 "portfolio with the proposed trade",
             )?;
-            for u in after.underlyings() {
+            for u in after.held_underlyings() {
                 if !views.contains_key(&u)
                     && let Some(v) = market_view_with(
                         &store,
@@ -632,13 +633,4 @@ pub fn risk(
         }
     }
     Ok(EXIT_OK)
-}
-
-impl RiskArgs {
-    fn account_type(&self) -> wheelhouse_wheel::ledger::AccountType {
-        match self.account {
-            AccountArg::Cash => wheelhouse_wheel::ledger::AccountType::Cash,
-            AccountArg::Margin => wheelhouse_wheel::ledger::AccountType::Margin,
-        }
-    }
 }

@@ -87,7 +87,7 @@ pub enum AccountArg {
 }
 
 impl AccountArg {
-    fn account(self) -> AccountType {
+    pub(crate) fn account(self) -> AccountType {
         match self {
             AccountArg::Cash => AccountType::Cash,
             AccountArg::Margin => AccountType::Margin,
@@ -322,13 +322,25 @@ fn from_row(r: &FillRow) -> Result<Fill, Exit> {
     })
 }
 
+/// Locators of the first `n` stored fills, for messages.
+pub(crate) fn stored_locs(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("stored fill {i}")).collect()
+}
+
 /// The stored portfolio replayed.
-fn stored_ledger(store: &Store) -> Result<Ledger, Exit> {
+pub(crate) fn stored_ledger(store: &Store) -> Result<Ledger, Exit> {
     let (fills, account) = stored(store)?;
-    let locs: Vec<String> = (1..=fills.len())
-        .map(|i| format!("stored fill {i}"))
-        .collect();
-    replay(account, &fills, &locs, "stored portfolio")
+    replay(
+        account,
+        &fills,
+        &stored_locs(fills.len()),
+        "stored portfolio",
+    )
+}
+
+/// `--at` parsed, or now.
+pub(crate) fn at_or_now(at: Option<&str>) -> Result<UnixNanos, Exit> {
+    at.map_or_else(|| Ok(now_ns()), parse_at)
 }
 
 pub(crate) fn stored(store: &Store) -> Result<(Vec<Fill>, AccountType), Exit> {
@@ -456,7 +468,7 @@ pub(crate) fn market_view_with(
     }))
 }
 
-pub(crate) fn now_ns() -> UnixNanos {
+fn now_ns() -> UnixNanos {
     UnixNanos(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -474,10 +486,7 @@ pub fn advise_cmd(
     let started = Instant::now();
     let s = settings(flags)?;
     let store = open_for_reading(&s)?;
-    let now = match &args.at {
-        Some(a) => parse_at(a)?,
-        None => now_ns(),
-    };
+    let now = at_or_now(args.at.as_deref())?;
     let ledger = match (&args.portfolio, args.cash) {
         (Some(p), _) => {
             let (fills, locs) = read_portfolio(p)?;
@@ -498,16 +507,13 @@ pub fn advise_cmd(
                 .map_err(|e| Exit::usage(anyhow!(e)))?
         }
         (None, None) => {
-            let (fills, account) = stored(&store)?;
-            if fills.is_empty() {
+            let l = stored_ledger(&store)?;
+            if l.fill_count() == 0 {
                 return Err(Exit::usage(anyhow!(
                     "no portfolio: give --portfolio FILE or --cash AMOUNT, or store one with `wheelhouse portfolio import FILE`"
                 )));
             }
-            let locs: Vec<String> = (1..=fills.len())
-                .map(|i| format!("stored fill {i}"))
-                .collect();
-            replay(account, &fills, &locs, "stored portfolio")?
+            l
         }
     };
     let mut symbols: Vec<String> = args
@@ -515,9 +521,11 @@ pub fn advise_cmd(
         .iter()
         .map(|x| x.trim().to_ascii_uppercase())
         .collect();
-    symbols.dedup();
+    // Each symbol once, in the order given.
+    let mut seen = std::collections::BTreeSet::new();
+    symbols.retain(|x| seen.insert(x.clone()));
     let mut wanted = symbols.clone();
-    for u in ledger.underlyings() {
+    for u in ledger.held_underlyings() {
         if !wanted.contains(&u) {
             wanted.push(u);
         }
@@ -941,7 +949,7 @@ fn append(
     let n_stored = fills.len();
     let account_t = account.map_or(stored_account, AccountArg::account);
     fills.extend(new.iter().cloned());
-    let mut all_locs: Vec<String> = (1..=n_stored).map(|i| format!("stored fill {i}")).collect();
+    let mut all_locs = stored_locs(n_stored);
     all_locs.extend(locs);
     let ledger = replay(account_t, &fills, &all_locs, source)?;
     let rows: Vec<FillRow> = new.iter().map(|f| to_row(f, source)).collect();
@@ -1062,10 +1070,7 @@ pub fn portfolio(
         }
         PortfolioCmd::Show(a) => {
             let store = open_for_reading(&s)?;
-            let at = match &a.at {
-                Some(t) => parse_at(t)?,
-                None => now_ns(),
-            };
+            let at = at_or_now(a.at.as_deref())?;
             let l = stored_ledger(&store)?;
             show(&store, &l, at, format.unwrap_or(Format::Table))
         }

@@ -415,18 +415,18 @@ pub fn advise(req: &Request<'_>) -> Advice {
         underlying: String::new(),
         ms: ms(t0),
     }];
+    let held = req.ledger.held_underlyings();
     let mut symbols: Vec<String> = req.symbols.to_vec();
-    for u in req.ledger.underlyings() {
-        let held = req.ledger.positions().iter().any(|p| p.underlying == u);
-        if held && !symbols.contains(&u) {
-            symbols.push(u);
+    for u in &held {
+        if !symbols.contains(u) {
+            symbols.push(u.clone());
         }
     }
     let results: Vec<(UnderlyingAdvice, Vec<Timing>)> = symbols
         .par_iter()
         .map(|s| {
             let new_trades = req.symbols.contains(s);
-            advise_one(req, s, &account, new_trades)
+            advise_one(req, s, &account, &held, new_trades)
         })
         .collect();
     let mut recs = Vec::new();
@@ -477,6 +477,7 @@ fn advise_one(
     req: &Request<'_>,
     symbol: &str,
     account: &AccountRisk,
+    held: &[String],
     new_trades: bool,
 ) -> (UnderlyingAdvice, Vec<Timing>) {
     let cfg = req.config;
@@ -602,15 +603,12 @@ fn advise_one(
         sc.spawn(|_| {
             let t = Instant::now();
             let mut best: Option<(String, f64)> = None;
-            for u in req.ledger.underlyings() {
-                if u == symbol || !req.ledger.positions().iter().any(|p| p.underlying == u) {
-                    continue;
-                }
-                if let Some(o) = req.markets.get(&u)
+            for u in held.iter().filter(|u| *u != symbol) {
+                if let Some(o) = req.markets.get(u)
                     && let Some(c) = return_correlation(&view.closes, &o.closes)
                     && best.as_ref().is_none_or(|b| c > b.1)
                 {
-                    best = Some((u, c));
+                    best = Some((u.clone(), c));
                 }
             }
             corr = Some((best, ms(t)));

@@ -959,6 +959,15 @@ impl Ledger {
         self.books.keys().cloned().collect()
     }
 
+    /// Underlyings with an open position, sorted.
+    pub fn held_underlyings(&self) -> Vec<String> {
+        self.books
+            .iter()
+            .filter(|(_, b)| !b.is_flat())
+            .map(|(u, _)| u.clone())
+            .collect()
+    }
+
     /// The summary of one underlying at `as_of` (capital-days of the open cycle accrue up to it).
     pub fn summary(&self, underlying: &str, as_of: UnixNanos) -> Option<UnderlyingSummary> {
         let b = self.books.get(underlying)?;
