@@ -21,6 +21,19 @@ pub enum BatchError {
         /// The length of the first column.
         expected: usize,
     },
+    /// The batch as a whole is not valid (say what and where).
+    #[error("invalid batch: {0}")]
+    Invalid(String),
+    /// A Monte Carlo batch could not revalue an option on a path.
+    #[error("option position {position} cannot be revalued on path {path}: {reason}")]
+    Revaluation {
+        /// The (lowest) failing path.
+        path: u64,
+        /// Index of the option position in the batch.
+        position: usize,
+        /// Why.
+        reason: PricingError,
+    },
     /// The thread pool could not be built.
     #[error("cannot build a thread pool of {threads} threads: {message}")]
     ThreadPool {
@@ -122,7 +135,7 @@ impl OptionBatch<'_> {
     }
 }
 
-fn check_lengths(n: usize, cols: &[(&'static str, usize)]) -> Result<(), BatchError> {
+pub(crate) fn check_lengths(n: usize, cols: &[(&'static str, usize)]) -> Result<(), BatchError> {
     for &(column, got) in cols {
         if got != n {
             return Err(BatchError::LengthMismatch {
@@ -382,6 +395,16 @@ impl Backend {
     pub fn with_american_settings(mut self, settings: AmericanSettings) -> Self {
         self.american = settings;
         self
+    }
+
+    /// The worker pool.
+    pub(crate) fn pool(&self) -> &rayon::ThreadPool {
+        &self.pool
+    }
+
+    /// The American-engine settings of this backend.
+    pub fn american_settings(&self) -> AmericanSettings {
+        self.american
     }
 
     /// Worker threads in the pool.

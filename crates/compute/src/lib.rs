@@ -19,9 +19,12 @@
 
 mod batch;
 mod iv_simd;
+pub mod mc;
+pub mod philox;
 mod simd;
 
 pub use batch::{Backend, BatchError, CHUNK, GreeksBatch, IvBatch, IvInput, OptionBatch, Status};
+pub use mc::{McBook, McJumps};
 
 /// Diagnostics: how many of `input`'s elements (all taken as European) the vectorised
 /// implied-volatility kernel hands to the scalar solver, and the total. Not a stable API.

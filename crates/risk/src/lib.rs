@@ -1,7 +1,8 @@
-//! The risk engine (first part): counter-based random numbers ([`philox`]), small dense
-//! linear algebra for correlations ([`linalg`]), VaR and expected shortfall with standard
-//! errors ([`var`]), and the Monte Carlo P&L of a book with full revaluation through
-//! `compute` ([`mc`]).
+//! The risk engine: exposures, stress grids and P&L explain ([`book`]), beta-weighted delta
+//! ([`beta`]), counter-based random numbers ([`philox`]), small dense linear algebra for
+//! correlations ([`linalg`]), VaR and expected shortfall with standard errors ([`var`]),
+//! historical simulation and named shocks ([`historical`]), the Monte Carlo P&L of a book with
+//! full revaluation through `compute` ([`mc`]) and Reg-T margin ([`margin`]).
 //!
 //! # Units
 //! Money in account currency with losses positive in VaR/CVaR; volatilities and rates as
@@ -9,6 +10,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod beta;
 pub mod book;
 pub mod historical;
 pub mod linalg;

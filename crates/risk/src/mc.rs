@@ -1,6 +1,9 @@
 //! Monte Carlo P&L of a book over a horizon: correlated GBM paths from Philox normals keyed
-//! by `(seed, path, step, factor)`, full revaluation of every option at the horizon through
-//! `compute` batches (European BSM), VaR/CVaR with standard errors.
+//! by `(seed, path, step, factor)`, full revaluation of every option at the horizon, VaR/CVaR
+//! with standard errors. Path generation, revaluation and P&L run as one
+//! [`wheelhouse_compute::Backend::mc_pnl`] batch (whose notes give the model to the formula),
+//! so any compute backend can take the whole run over; this module validates, values the book
+//! now, repairs the correlation and reduces the P&L sample.
 //!
 //! # Model
 //! Underlying `i`: `ln S_{t+Δ} = ln S_t + (μᵢ − σᵢ²/2)Δ + σᵢ√Δ·εᵢ`, `ε = L·z`, `L` the Cholesky
@@ -12,11 +15,10 @@
 //! rate and dividend yield. P&L = Σ quantity × (value at horizon − value now).
 //!
 //! Results are identical to the bit whatever the number of threads: each path's numbers depend
-//! only on its index, each chunk of paths is revalued in one batch in a fixed order, and VaR is
-//! taken from the full sorted sample.
+//! only on its index, and VaR is taken from the full sorted sample.
 
 use serde::Serialize;
-use wheelhouse_compute::{Backend, OptionBatch};
+use wheelhouse_compute::{Backend, BatchError, McBook, McJumps};
 use wheelhouse_core::OptionType;
 use wheelhouse_pricing::BsmInputs;
 use wheelhouse_pricing::american::{AmericanSettings, american_price};
@@ -24,7 +26,6 @@ use wheelhouse_pricing::black::bsm_price;
 
 use crate::RiskError;
 use crate::linalg::{cholesky, nearest_correlation};
-use crate::philox::{normals, philox4x32_10, uniform_open};
 use crate::var::{TailRisk, tail_risk};
 
 /// Trading days per year of the path steps.
@@ -125,9 +126,8 @@ pub struct McResult {
     pub pnl: Vec<f64>,
 }
 
-/// Paths per revaluation batch: small enough that the batch outputs stay in the allocator's
-/// heap (large ones are fresh mmaps, whose page faults dominated: 4 096 paths ran 2.4× slower).
-pub const CHUNK: usize = 128;
+/// Paths per call of the compute batch (the unit of progress reports).
+pub const PROGRESS_BLOCK: usize = 65_536;
 
 fn value_now(p: &Position, u: &[Underlying], american: bool) -> Result<f64, RiskError> {
     match p.holding {
@@ -170,6 +170,29 @@ pub fn simulate(
     positions: &[Position],
     s: &McSettings,
     backend: &Backend,
+) -> Result<McResult, RiskError> {
+    simulate_with_progress(
+        underlyings,
+        correlation,
+        positions,
+        s,
+        backend,
+        &mut |_, _| {},
+    )
+}
+
+/// [`simulate`], calling `progress(paths done, paths)` after every block of
+/// [`PROGRESS_BLOCK`] paths.
+///
+/// # Errors
+/// As [`simulate`].
+pub fn simulate_with_progress(
+    underlyings: &[Underlying],
+    correlation: &[f64],
+    positions: &[Position],
+    s: &McSettings,
+    backend: &Backend,
+    progress: &mut dyn FnMut(u64, u64),
 ) -> Result<McResult, RiskError> {
     let nu = underlyings.len();
     if s.paths == 0 {
@@ -225,208 +248,96 @@ pub fn simulate(
     }
     let (corr, repaired) = nearest_correlation(correlation, nu)?;
     let l = cholesky(&corr, nu)?;
-    let v0: Vec<f64> = positions
-        .iter()
-        .map(|p| value_now(p, underlyings, s.american))
-        .collect::<Result<_, _>>()?;
-    let dt = 1.0 / TRADING_DAYS;
-    let h = f64::from(s.horizon_days) * dt;
-    let options: Vec<(usize, &Position)> = positions
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| matches!(p.holding, Holding::Option { .. }))
-        .collect();
-    let chunks: Vec<(usize, usize)> = (0..s.paths.div_ceil(CHUNK))
-        .map(|c| (c * CHUNK, ((c + 1) * CHUNK).min(s.paths)))
-        .collect();
-    // Chunks run on plain scoped threads, one per worker of the backend, each handing its
-    // revaluation batches to the backend's pool (a rayon worker blocked on another pool would
-    // steal more chunks while it waits and nest without bound).
-    let run_chunk = |a: usize, b: usize| -> Result<Vec<f64>, RiskError> {
-        let m = b - a;
-        // Terminal spots of every underlying on every path of the chunk.
-        let mut st = vec![0.0; m * nu];
-        let mut z = vec![0.0; nu];
-        let mut vol_mult = vec![1.0; m];
-        for (j, path) in (a..b).enumerate() {
-            if s.vol_of_vol > 0.0 {
-                // Step id = horizon_days (past the path's steps), pair 2^16.
-                let (zv, _) = normals(s.seed, path as u64, s.horizon_days, 1 << 16);
-                vol_mult[j] = (s.vol_of_vol * zv - 0.5 * s.vol_of_vol * s.vol_of_vol).exp();
+    // Positions as the compute batch's columns (option position k of the batch is
+    // `option_index[k]` of `positions`).
+    let mut stock_u = vec![];
+    let mut stock_q = vec![];
+    let mut option_index = vec![];
+    let (mut ou, mut ok, mut ox, mut ot, mut or, mut oq, mut ov, mut on, mut o0) = (
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+        vec![],
+    );
+    for (i, p) in positions.iter().enumerate() {
+        match p.holding {
+            Holding::Stock => {
+                stock_u.push(p.underlying);
+                stock_q.push(p.quantity);
             }
-            let mut x: Vec<f64> = underlyings.iter().map(|u| u.spot.ln()).collect();
-            // The diffusion is linear in the normals: Σ_steps L·z_t = L·Σ_steps z_t, so the
-            // steps' normals are summed per factor and correlated once per path.
-            let mut zsum = vec![0.0; nu];
-            for step in 0..s.horizon_days {
-                // Factors 2c and 2c + 1 share one Philox counter (see `philox::normal`).
-                for (c, pair) in z.chunks_mut(2).enumerate() {
-                    let (a, b) = normals(s.seed, path as u64, step, c as u32);
-                    pair[0] = a;
-                    if pair.len() > 1 {
-                        pair[1] = b;
-                    }
-                }
-                for (acc, zi) in zsum.iter_mut().zip(&z) {
-                    *acc += zi;
-                }
-                for (i, xi) in x.iter_mut().enumerate() {
-                    if let Some(jp) = s.jumps {
-                        // Factor ids from 2^16 up are the jump draws: a uniform for the count,
-                        // a normal for the summed sizes.
-                        let r = philox4x32_10(
-                            [path as u32, (path >> 32) as u32, step, (1 << 16) + i as u32],
-                            [s.seed as u32, (s.seed >> 32) as u32],
-                        );
-                        let uu = uniform_open(r[0], r[1]);
-                        let lam = jp.intensity * dt;
-                        // Poisson count by inversion.
-                        let (mut n, mut p, mut cdf) = (0u32, (-lam).exp(), (-lam).exp());
-                        while uu > cdf && n < 50 {
-                            n += 1;
-                            p *= lam / f64::from(n);
-                            cdf += p;
-                        }
-                        let kappa = (jp.mean + 0.5 * jp.sd * jp.sd).exp() - 1.0;
-                        *xi -= jp.intensity * kappa * dt;
-                        if n > 0 {
-                            let zj = wheelhouse_pricing::normal::inverse_norm_cdf(uniform_open(
-                                r[2], r[3],
-                            ));
-                            *xi += f64::from(n) * jp.mean + f64::from(n).sqrt() * jp.sd * zj;
-                        }
-                    }
-                }
-            }
-            let steps = f64::from(s.horizon_days);
-            for i in 0..nu {
-                let e: f64 = (0..=i).map(|k| l[i * nu + k] * zsum[k]).sum();
-                let u = &underlyings[i];
-                x[i] += (u.drift - 0.5 * u.vol * u.vol) * dt * steps + u.vol * dt.sqrt() * e;
-                st[j * nu + i] = x[i].exp();
+            Holding::Option {
+                kind,
+                strike,
+                years,
+                rate,
+                dividend_yield,
+                vol,
+            } => {
+                option_index.push(i);
+                ou.push(p.underlying);
+                ok.push(kind);
+                ox.push(strike);
+                ot.push(years);
+                or.push(rate);
+                oq.push(dividend_yield);
+                ov.push(vol);
+                on.push(p.quantity);
+                o0.push(value_now(p, underlyings, s.american)?);
             }
         }
-        let mut pnl = vec![0.0; m];
-        for (pi, p) in positions.iter().enumerate() {
-            if let Holding::Stock = p.holding {
-                for j in 0..m {
-                    pnl[j] += p.quantity * (st[j * nu + p.underlying] - v0[pi]);
-                }
-            }
-        }
-        if !options.is_empty() {
-            let n = m * options.len();
-            let mut kind = Vec::with_capacity(n);
-            let mut spot = Vec::with_capacity(n);
-            let mut strike = Vec::with_capacity(n);
-            let mut years = Vec::with_capacity(n);
-            let mut rate = Vec::with_capacity(n);
-            let mut q = Vec::with_capacity(n);
-            let mut vol = Vec::with_capacity(n);
-            for j in 0..m {
-                for &(_, p) in &options {
-                    if let Holding::Option {
-                        kind: k,
-                        strike: x,
-                        years: t,
-                        rate: r,
-                        dividend_yield: d,
-                        vol: v,
-                    } = p.holding
-                    {
-                        kind.push(k);
-                        spot.push(st[j * nu + p.underlying]);
-                        strike.push(x);
-                        // Expired inside the horizon: valued at intrinsic below.
-                        years.push((t - h).max(1e-12));
-                        rate.push(r);
-                        q.push(d);
-                        vol.push(((v + s.vol_shock) * vol_mult[j]).max(1e-6));
-                    }
-                }
-            }
-            let american_styles = s
-                .american
-                .then(|| vec![wheelhouse_core::ExerciseStyle::American; kind.len()]);
-            let batch = OptionBatch {
-                kind: &kind,
-                spot: &spot,
-                strike: &strike,
-                years: &years,
-                rate: &rate,
-                dividend_yield: &q,
-                volatility: &vol,
-                style: american_styles.as_deref(),
-            };
-            let g = backend
-                .greeks(&batch)
-                .map_err(|e| RiskError::Input(format!("revaluation batch: {e}")))?;
-            for (j, pnl_j) in pnl.iter_mut().enumerate() {
-                for (o, &(pi, p)) in options.iter().enumerate() {
-                    let idx = j * options.len() + o;
-                    let Holding::Option {
-                        kind: k,
-                        strike: x,
-                        years: t,
-                        ..
-                    } = p.holding
-                    else {
-                        continue;
-                    };
-                    let v = if t <= h {
-                        let sp = spot[idx];
-                        match k {
-                            OptionType::Call => (sp - x).max(0.0),
-                            OptionType::Put => (x - sp).max(0.0),
-                        }
-                    } else if g.status[idx].is_ok() {
-                        g.price[idx]
-                    } else {
-                        return Err(RiskError::Input(format!(
-                            "revaluation of position {pi} on path {} failed: {:?}",
-                            a + j,
-                            g.status[idx]
-                        )));
-                    };
-                    *pnl_j += p.quantity * (v - v0[pi]);
-                }
-            }
-        }
-        Ok(pnl)
+    }
+    let spot: Vec<f64> = underlyings.iter().map(|u| u.spot).collect();
+    let vol: Vec<f64> = underlyings.iter().map(|u| u.vol).collect();
+    let drift: Vec<f64> = underlyings.iter().map(|u| u.drift).collect();
+    let book = McBook {
+        spot: &spot,
+        vol: &vol,
+        drift: &drift,
+        cholesky: &l,
+        stock_underlying: &stock_u,
+        stock_quantity: &stock_q,
+        option_underlying: &ou,
+        option_kind: &ok,
+        option_strike: &ox,
+        option_years: &ot,
+        option_rate: &or,
+        option_dividend_yield: &oq,
+        option_vol: &ov,
+        option_quantity: &on,
+        option_value_now: &o0,
+        american: s.american,
+        seed: s.seed,
+        steps: s.horizon_days,
+        dt: 1.0 / TRADING_DAYS,
+        vol_shock: s.vol_shock,
+        vol_of_vol: s.vol_of_vol,
+        jumps: s.jumps.map(|j| McJumps {
+            intensity: j.intensity,
+            mean: j.mean,
+            sd: j.sd,
+        }),
     };
-    let workers = backend.threads().max(1).min(chunks.len());
-    let mut results: Vec<Option<Result<Vec<f64>, RiskError>>> =
-        (0..chunks.len()).map(|_| None).collect();
-    std::thread::scope(|sc| {
-        let handles: Vec<_> = (0..workers)
-            .map(|w| {
-                let chunks = &chunks;
-                let run_chunk = &run_chunk;
-                sc.spawn(move || {
-                    chunks
-                        .iter()
-                        .enumerate()
-                        .skip(w)
-                        .step_by(workers)
-                        .map(|(i, &(a, b))| (i, run_chunk(a, b)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for h in handles {
-            match h.join() {
-                Ok(v) => {
-                    for (i, r) in v {
-                        results[i] = Some(r);
-                    }
-                }
-                Err(p) => std::panic::resume_unwind(p),
-            }
-        }
-    });
-    let mut pnl = Vec::with_capacity(s.paths);
-    for r in results {
-        pnl.extend(r.expect("every chunk ran")?);
+    let mut pnl = vec![0.0; s.paths];
+    let total = s.paths as u64;
+    for (b, block) in pnl.chunks_mut(PROGRESS_BLOCK).enumerate() {
+        let first = (b * PROGRESS_BLOCK) as u64;
+        backend.mc_pnl(&book, first, block).map_err(|e| match e {
+            BatchError::Revaluation {
+                path,
+                position,
+                reason,
+            } => RiskError::Input(format!(
+                "revaluation of position {} on path {path} failed: {reason}",
+                option_index[position]
+            )),
+            other => RiskError::Input(format!("Monte Carlo batch: {other}")),
+        })?;
+        progress(first + block.len() as u64, total);
     }
     let tail = tail_risk(&pnl, s.confidence)?;
     let mean_pnl = pnl.iter().sum::<f64>() / pnl.len() as f64;
