@@ -34,10 +34,10 @@ use crate::batch::{Backend, BatchError, check_lengths};
 use crate::philox::{
     inverse_normal, inverse_normal_buffer, key_of, normals, philox4x32_10, uniform_pair_16,
 };
-use crate::simd::{EuroIn, Level, european_prices};
+use crate::simd::{Level, McPriceIn, mc_prices};
 
 /// Paths per work block (a multiple of the generator's lane count).
-pub const MC_BLOCK: usize = 64;
+pub const MC_BLOCK: usize = 256;
 /// Paths per lane group of the normal generator.
 const LANES: usize = 16;
 
@@ -151,12 +151,14 @@ struct Scratch {
     zsum: Vec<[f64; LANES]>,
     /// The generator's buffers.
     gen_buf: GenBuf,
-    /// Terminal spots `[path][underlying]`.
-    st: Vec<f64>,
+    /// Terminal spots `[underlying][path]`, path stride [`MC_BLOCK`].
+    spot_u: Vec<f64>,
+    /// Their logarithms, as generated.
+    ln_spot_u: Vec<f64>,
     /// Vol-of-vol factor per path.
     vol_mult: Vec<f64>,
-    kind: Vec<OptionType>,
-    cols: [Vec<f64>; 6],
+    /// Volatility per live option and path (option-major).
+    vol: Vec<f64>,
     price: Vec<f64>,
     failures: Vec<(usize, PricingError)>,
 }
@@ -199,10 +201,10 @@ impl Backend {
                     || Scratch {
                         zsum: vec![[0.0; LANES]; nu],
                         gen_buf: GenBuf::default(),
-                        st: vec![0.0; MC_BLOCK * nu],
+                        spot_u: vec![0.0; MC_BLOCK * nu],
+                        ln_spot_u: vec![0.0; MC_BLOCK * nu],
                         vol_mult: vec![1.0; MC_BLOCK],
-                        kind: Vec::with_capacity(MC_BLOCK * live.len()),
-                        cols: std::array::from_fn(|_| Vec::with_capacity(MC_BLOCK * live.len())),
+                        vol: Vec::with_capacity(MC_BLOCK * live.len()),
                         price: Vec::with_capacity(MC_BLOCK * live.len()),
                         failures: Vec::new(),
                     },
@@ -214,14 +216,14 @@ impl Backend {
                         pnl.fill(0.0);
                         for (&u, &q) in book.stock_underlying.iter().zip(book.stock_quantity) {
                             for (j, p) in pnl.iter_mut().enumerate() {
-                                *p += q * (scr.st[j * nu + u] - book.spot[u]);
+                                *p += q * (scr.spot_u[u * MC_BLOCK + j] - book.spot[u]);
                             }
                         }
                         // Expired options: intrinsic at the horizon.
                         for o in (0..no).filter(|&o| book.option_years[o] <= h) {
                             let (u, x) = (book.option_underlying[o], book.option_strike[o]);
                             for (j, p) in pnl.iter_mut().enumerate() {
-                                let s = scr.st[j * nu + u];
+                                let s = scr.spot_u[u * MC_BLOCK + j];
                                 let v = match book.option_kind[o] {
                                     OptionType::Call => (s - x).max(0.0),
                                     OptionType::Put => (x - s).max(0.0),
@@ -232,7 +234,7 @@ impl Backend {
                         if live.is_empty() {
                             return None;
                         }
-                        revalue(level, book, &live, h, &american, m, scr);
+                        revalue(book, &live, h, &american, m, scr);
                         if let Some(&(idx, e)) = scr.failures.first() {
                             let (o, j) = (live[idx / m], idx % m);
                             return Some(BatchError::Revaluation {
@@ -298,7 +300,8 @@ fn terminal_spots(
                 if let Some(jp) = book.jumps {
                     x += jump_sum(book.seed, path, book.steps, i as u32, book.dt, jp);
                 }
-                scr.st[j * nu + i] = x.exp();
+                scr.ln_spot_u[i * MC_BLOCK + j] = x;
+                scr.spot_u[i * MC_BLOCK + j] = x.exp();
             }
             scr.vol_mult[j] = if book.vol_of_vol > 0.0 {
                 let (z, _) = normals(book.seed, path, book.steps, 1 << 16);
@@ -418,9 +421,9 @@ struct GenBuf {
     tail_u: Vec<f64>,
 }
 
-/// Values of the live options on the block's `m` paths into `scr.price` (option-major).
+/// Values of the live options on the block's `m` paths into `scr.price` (option-major:
+/// element `k·m + j` is live option `k` on path `j`).
 fn revalue(
-    _level: Level,
     book: &McBook<'_>,
     live: &[usize],
     h: f64,
@@ -428,57 +431,60 @@ fn revalue(
     m: usize,
     scr: &mut Scratch,
 ) {
-    let nu = book.spot.len();
     let n = live.len() * m;
-    scr.kind.clear();
-    for c in scr.cols.iter_mut() {
-        c.clear();
-    }
-    for &o in live {
-        let u = book.option_underlying[o];
-        scr.kind.extend(std::iter::repeat_n(book.option_kind[o], m));
-        scr.cols[0].extend((0..m).map(|j| scr.st[j * nu + u]));
-        scr.cols[1].extend(std::iter::repeat_n(book.option_strike[o], m));
-        scr.cols[2].extend(std::iter::repeat_n(book.option_years[o] - h, m));
-        scr.cols[3].extend(std::iter::repeat_n(book.option_rate[o], m));
-        scr.cols[4].extend(std::iter::repeat_n(book.option_dividend_yield[o], m));
-        let v = book.option_vol[o] + book.vol_shock;
-        scr.cols[5].extend(scr.vol_mult[..m].iter().map(|f| (v * f).max(1e-6)));
-    }
     scr.price.clear();
     scr.price.resize(n, 0.0);
     scr.failures.clear();
-    if book.american {
-        for i in 0..n {
-            let inp = BsmInputs {
-                kind: scr.kind[i],
-                spot: scr.cols[0][i],
-                strike: scr.cols[1][i],
-                years: scr.cols[2][i],
-                rate: scr.cols[3][i],
-                dividend_yield: scr.cols[4][i],
-                volatility: scr.cols[5][i],
-            };
-            match american_price(&inp, american) {
-                Ok(v) => scr.price[i] = v,
-                Err(e) => {
-                    scr.price[i] = f64::NAN;
-                    scr.failures.push((i, e));
+    scr.vol.clear();
+    for &o in live {
+        let v = book.option_vol[o] + book.vol_shock;
+        scr.vol
+            .extend(scr.vol_mult[..m].iter().map(|f| (v * f).max(1e-6)));
+    }
+    for (k, &o) in live.iter().enumerate() {
+        let u = book.option_underlying[o];
+        let r = k * m..(k + 1) * m;
+        let paths = u * MC_BLOCK..u * MC_BLOCK + m;
+        if book.american {
+            for j in 0..m {
+                let inp = BsmInputs {
+                    kind: book.option_kind[o],
+                    spot: scr.spot_u[paths.start + j],
+                    strike: book.option_strike[o],
+                    years: book.option_years[o] - h,
+                    rate: book.option_rate[o],
+                    dividend_yield: book.option_dividend_yield[o],
+                    volatility: scr.vol[k * m + j],
+                };
+                match american_price(&inp, american) {
+                    Ok(v) => scr.price[k * m + j] = v,
+                    Err(e) => {
+                        scr.price[k * m + j] = f64::NAN;
+                        scr.failures.push((k * m + j, e));
+                    }
                 }
             }
+        } else {
+            let inp = McPriceIn {
+                kind: book.option_kind[o],
+                strike: book.option_strike[o],
+                years: book.option_years[o] - h,
+                rate: book.option_rate[o],
+                dividend_yield: book.option_dividend_yield[o],
+                spot: &scr.spot_u[paths.clone()],
+                ln_spot: &scr.ln_spot_u[paths],
+                vol: &scr.vol[r.clone()],
+            };
+            let before = scr.failures.len();
+            mc_prices(&inp, &mut scr.price[r], &mut scr.failures);
+            // Failure indices into the option-major columns.
+            for f in &mut scr.failures[before..] {
+                f.0 += k * m;
+            }
         }
-    } else {
-        let inp = EuroIn {
-            kind: &scr.kind,
-            spot: &scr.cols[0],
-            strike: &scr.cols[1],
-            years: &scr.cols[2],
-            rate: &scr.cols[3],
-            dividend_yield: &scr.cols[4],
-            volatility: &scr.cols[5],
-        };
-        european_prices(&inp, &mut scr.price, &mut scr.failures);
     }
+    // Lowest path first, then lowest option.
+    scr.failures.sort_by_key(|f| (f.0 % m, f.0 / m));
 }
 
 #[cfg(test)]

@@ -231,3 +231,34 @@ fn mismatched_columns_are_a_batch_error() {
         })
     ));
 }
+
+/// `prices` gives `greeks`' prices and statuses (European within the kernels' agreement,
+/// American to the bit: the same engine call) and the same for 1 and 2 threads.
+#[test]
+fn prices_match_greeks() {
+    let mut c = cols(4_000, 61);
+    c.spot[10] = -1.0;
+    c.vol[11] = f64::NAN;
+    let b1 = Backend::cpu(Some(1)).unwrap();
+    let b2 = Backend::cpu(Some(2)).unwrap();
+    let g = b2.greeks(&batch(&c)).unwrap();
+    let (p1, s1) = b1.prices(&batch(&c)).unwrap();
+    let (p2, s2) = b2.prices(&batch(&c)).unwrap();
+    for i in 0..c.kind.len() {
+        assert_eq!(p1[i].to_bits(), p2[i].to_bits(), "element {i}");
+        assert_eq!(s1[i].is_ok(), g.status[i].is_ok(), "element {i}");
+        assert_eq!(s1[i].is_ok(), s2[i].is_ok());
+        if g.status[i].is_ok() {
+            let tol = 1e-13 * g.price[i].abs() + 1e-15 * c.spot[i].max(c.strike[i]);
+            assert!((p1[i] - g.price[i]).abs() <= tol, "element {i}");
+            if c.style[i] == ExerciseStyle::American {
+                assert_eq!(p1[i].to_bits(), g.price[i].to_bits(), "element {i}");
+            }
+        } else {
+            assert!(p1[i].is_nan());
+            // (Debug text: the NaN inside an error is not equal to itself.)
+            assert_eq!(format!("{:?}", s1[i]), format!("{:?}", g.status[i]));
+        }
+    }
+    assert!(!s1[10].is_ok() && !s1[11].is_ok());
+}

@@ -10,7 +10,9 @@
 //! - Options flagged American are priced and their Greeks computed with the ALO engine
 //!   (`compute`'s American path); European ones in closed form.
 //! - Stress: spot moves are relative (−0.30 = −30 %), vol shifts absolute (+0.05 = +5 vol
-//!   points), sticky strike (each option keeps its own IV plus the shift), time unchanged.
+//!   points), time unchanged. How an option's IV responds to the spot move is the
+//!   [`VolModel`]: sticky strike (each option keeps its own IV, plus the shift) or sticky
+//!   delta (the IV slides along the option's smile with the forward, plus the shift).
 
 use serde::Serialize;
 use wheelhouse_compute::{Backend, OptionBatch};
@@ -122,15 +124,65 @@ fn check(book: &[BookPosition]) -> Result<(), RiskError> {
     Ok(())
 }
 
+/// How implied volatilities respond to a spot move in the stress grid.
+#[derive(Clone, Copy)]
+pub enum VolModel<'a> {
+    /// Each option keeps its IV (plus the grid's shift): the smile stays attached to strikes.
+    StickyStrike,
+    /// The smile moves with the forward: after a relative move `m` an option of strike K has
+    /// the IV its smile gives at log-moneyness ln(K/F) − ln(1 + m) (the moneyness it would have
+    /// had on the original surface), i.e. its IV now plus `smile_change(position, m)`, which the
+    /// caller computes from the surface as σ(ln K/F − ln(1 + m)) − σ(ln K/F). At fixed time and
+    /// volatility delta is a function of K/F alone, so this is sticky delta (sticky
+    /// moneyness). Plus the grid's shift.
+    StickyDelta(&'a (dyn Fn(usize, f64) -> f64 + Sync)),
+}
+
+impl std::fmt::Debug for VolModel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VolModel::StickyStrike => f.write_str("StickyStrike"),
+            VolModel::StickyDelta(_) => f.write_str("StickyDelta"),
+        }
+    }
+}
+
+impl VolModel<'_> {
+    /// The IV of position `i` (IV now `vol`) after spot move `m` and vol shift `v`.
+    fn vol(&self, i: usize, vol: f64, m: f64, v: f64) -> f64 {
+        match self {
+            VolModel::StickyStrike => vol + v,
+            VolModel::StickyDelta(change) => {
+                if m == 0.0 {
+                    vol + v
+                } else {
+                    vol + change(i, m) + v
+                }
+            }
+        }
+    }
+}
+
 /// Prices (and Greeks) of the book's options at shifted spots and vols, one batch.
 fn reprice(
     book: &[BookPosition],
     scen: &[(f64, f64)],
     backend: &Backend,
 ) -> Result<wheelhouse_compute::GreeksBatch, RiskError> {
-    let opts: Vec<(&BookPosition, OptionTerms)> = book
+    reprice_with(book, scen, VolModel::StickyStrike, backend)
+}
+
+/// [`reprice`] under a vol model.
+fn reprice_with(
+    book: &[BookPosition],
+    scen: &[(f64, f64)],
+    model: VolModel<'_>,
+    backend: &Backend,
+) -> Result<wheelhouse_compute::GreeksBatch, RiskError> {
+    let opts: Vec<(usize, &BookPosition, OptionTerms)> = book
         .iter()
-        .filter_map(|p| p.option.map(|o| (p, o)))
+        .enumerate()
+        .filter_map(|(i, p)| p.option.map(|o| (i, p, o)))
         .collect();
     let n = opts.len() * scen.len();
     let mut kind = Vec::with_capacity(n);
@@ -142,14 +194,14 @@ fn reprice(
     let mut vol = Vec::with_capacity(n);
     let mut style = Vec::with_capacity(n);
     for &(m, v) in scen {
-        for (p, o) in &opts {
+        for (i, p, o) in &opts {
             kind.push(o.kind);
             spot.push(p.spot * (1.0 + m));
             strike.push(o.strike);
             years.push(o.years);
             rate.push(o.rate);
             q.push(o.dividend_yield);
-            vol.push(o.vol + v);
+            vol.push(model.vol(*i, o.vol, m, v));
             style.push(o.style);
         }
     }
@@ -167,7 +219,7 @@ fn reprice(
         .greeks(&batch)
         .map_err(|e| RiskError::Input(format!("revaluation batch: {e}")))?;
     if let Some(i) = g.status.iter().position(|s| !s.is_ok()) {
-        let (p, _) = &opts[i % opts.len()];
+        let (_, p, _) = &opts[i % opts.len()];
         let (m, v) = scen[i / opts.len()];
         return Err(RiskError::Input(format!(
             "cannot price the {} option at spot move {m:+} and vol shift {v:+}: {:?}",
@@ -255,6 +307,26 @@ pub fn stress_grid(
     vol_shifts: &[f64],
     backend: &Backend,
 ) -> Result<StressGrid, RiskError> {
+    stress_grid_with(
+        book,
+        spot_moves,
+        vol_shifts,
+        VolModel::StickyStrike,
+        backend,
+    )
+}
+
+/// [`stress_grid`] under a chosen [`VolModel`].
+///
+/// # Errors
+/// As [`stress_grid`]; a revalued option whose IV the model takes to zero or below.
+pub fn stress_grid_with(
+    book: &[BookPosition],
+    spot_moves: &[f64],
+    vol_shifts: &[f64],
+    model: VolModel<'_>,
+    backend: &Backend,
+) -> Result<StressGrid, RiskError> {
     check(book)?;
     if spot_moves.is_empty() || vol_shifts.is_empty() {
         return Err(RiskError::Input(
@@ -274,7 +346,7 @@ pub fn stress_grid(
             scen.push((m, v));
         }
     }
-    let g = reprice(book, &scen, backend)?;
+    let g = reprice_with(book, &scen, model, backend)?;
     let nopt = book.iter().filter(|p| p.option.is_some()).count();
     let pos_pnl = |si: usize| -> Vec<f64> {
         let (m, _) = scen[si];

@@ -5,7 +5,9 @@ use wheelhouse_core::{ExerciseStyle, OptionType};
 use wheelhouse_pricing::BsmInputs;
 use wheelhouse_pricing::american::{AmericanSettings, american_price};
 use wheelhouse_pricing::black::bsm_price;
-use wheelhouse_risk::book::{BookPosition, OptionTerms, explain, exposures, stress_grid};
+use wheelhouse_risk::book::{
+    BookPosition, OptionTerms, VolModel, explain, exposures, stress_grid, stress_grid_with,
+};
 
 fn book() -> Vec<BookPosition> {
     let opt = |kind, strike, years, style| OptionTerms {
@@ -100,6 +102,56 @@ fn stress_cells_equal_single_option_revaluations() {
     // A short-vol book loses most when the market falls and vol rises.
     assert_eq!((g.worst.0, g.worst.1), (-0.3, 0.2));
     assert!(g.worst.2 < 0.0);
+}
+
+/// Sticky delta: each cell is the sum of single revaluations at IV now + the smile's change +
+/// the shift; with a negative skew a fall in the market lowers the IV of a fixed strike, so a
+/// short-put book loses less in the down-moves than under sticky strike.
+#[test]
+fn sticky_delta_cells_follow_the_smile() {
+    let b = Backend::cpu(Some(2)).unwrap();
+    let bk = book();
+    // A smile in log-moneyness k: σ(k) = 0.28 − 0.4·k (skewed like equity smiles).
+    let smile = |k: f64| 0.28 - 0.4 * k;
+    let change = |i: usize, m: f64| {
+        let p = &bk[i];
+        let o = p.option.unwrap();
+        let f = p.spot * ((o.rate - o.dividend_yield) * o.years).exp();
+        let k = (o.strike / f).ln();
+        smile(k - (1.0 + m).ln()) - smile(k)
+    };
+    let moves = [-0.2, -0.05, 0.1];
+    let shifts = [0.0, 0.05];
+    let g = stress_grid_with(&bk, &moves, &shifts, VolModel::StickyDelta(&change), &b).unwrap();
+    let strike_grid = stress_grid(&bk, &moves, &shifts, &b).unwrap();
+    for (i, &m) in moves.iter().enumerate() {
+        for (j, &v) in shifts.iter().enumerate() {
+            let want: f64 = bk
+                .iter()
+                .enumerate()
+                .map(|(k, p)| {
+                    let dv = if p.option.is_some() {
+                        change(k, m)
+                    } else {
+                        0.0
+                    };
+                    p.quantity * (value(p, m, v + dv) - value(p, 0.0, 0.0))
+                })
+                .sum();
+            let scale: f64 = bk.iter().map(|p| (p.quantity * value(p, m, v)).abs()).sum();
+            assert!(
+                (g.cells[i][j] - want).abs() <= 1e-12 * scale,
+                "cell ({m}, {v}): {} vs {want}",
+                g.cells[i][j]
+            );
+        }
+    }
+    // Down 20 %: IVs of the (short) options fall along the skew → smaller loss.
+    assert!(g.cells[0][0] > strike_grid.cells[0][0]);
+    // Zero move: both models agree exactly.
+    let z = stress_grid_with(&bk, &[0.0], &[0.05], VolModel::StickyDelta(&change), &b).unwrap();
+    let zs = stress_grid(&bk, &[0.0], &[0.05], &b).unwrap();
+    assert_eq!(z.cells[0][0].to_bits(), zs.cells[0][0].to_bits());
 }
 
 #[test]
