@@ -145,9 +145,7 @@ fn style_of(s: StyleArg) -> ExerciseStyle {
 }
 
 fn backend(threads: Option<usize>, mode: AmericanMode) -> Result<Backend, Exit> {
-    Ok(Backend::cpu(threads)
-        .map_err(anyhow::Error::from)?
-        .with_american_settings(mode.settings()))
+    Ok(crate::backend(threads)?.with_american_settings(mode.settings()))
 }
 
 /// Single-option failure: invalid inputs are usage errors (2), others (no-arbitrage

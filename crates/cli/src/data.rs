@@ -185,7 +185,10 @@ fn bar(total: u64, what: &str, unit: &str) -> ProgressBar {
 }
 
 /// A progress callback that shows a bar only once the work has run for a second.
-fn progress_after_1s(what: &str, unit: &'static str) -> (impl FnMut(u64, u64), ProgressBar) {
+pub(crate) fn progress_after_1s(
+    what: &str,
+    unit: &'static str,
+) -> (impl FnMut(u64, u64), ProgressBar) {
     let started = Instant::now();
     let pb = bar(0, what, unit);
     pb.set_draw_target(ProgressDrawTarget::hidden());

@@ -7,6 +7,7 @@
 mod bench;
 mod commands;
 mod data;
+mod hw;
 mod output;
 mod plot;
 mod risk;
@@ -52,6 +53,34 @@ impl From<anyhow::Error> for Exit {
     }
 }
 
+/// `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeviceArg {
+    /// A CUDA GPU when one is usable, else the CPU.
+    Auto,
+    /// The CPU only.
+    Cpu,
+    /// A CUDA GPU, or exit 2.
+    Cuda,
+}
+
+static DEVICE: std::sync::OnceLock<DeviceArg> = std::sync::OnceLock::new();
+
+/// The compute backend for `--threads` and `--device`: exit 2 for `--device cuda` without a
+/// usable GPU.
+pub(crate) fn backend(threads: Option<usize>) -> Result<wheelhouse_compute::Backend, Exit> {
+    use wheelhouse_compute::{Backend, BatchError, DeviceChoice};
+    let choice = match DEVICE.get().copied().unwrap_or(DeviceArg::Auto) {
+        DeviceArg::Auto => DeviceChoice::Auto,
+        DeviceArg::Cpu => DeviceChoice::Cpu,
+        DeviceArg::Cuda => DeviceChoice::Cuda,
+    };
+    Backend::with_device(threads, choice).map_err(|e| match e {
+        BatchError::DeviceUnavailable(_) => Exit::usage(anyhow::anyhow!(e)),
+        other => Exit::from(anyhow::anyhow!(other)),
+    })
+}
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -82,6 +111,11 @@ struct Cli {
     /// Worker threads for batch work (default: all logical cores).
     #[arg(long, global = true)]
     threads: Option<usize>,
+    /// Device for the batches that have GPU kernels (Monte Carlo now): auto (a CUDA GPU when
+    /// usable, else the CPU; RUST_LOG=info says which and why), cpu, or cuda (exit 2 when no
+    /// usable GPU exists).
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    device: DeviceArg,
     #[command(flatten)]
     store: data::StoreFlags,
     #[command(subcommand)]
@@ -115,6 +149,9 @@ enum Command {
     /// The stored portfolio: import, add, close, assign, roll, show, clear.
     #[command(subcommand)]
     Portfolio(wheel::PortfolioCmd),
+    /// This machine: CPU, caches, memory, cgroup limits, GPUs (NVML), and their live state
+    /// (temperatures, power, clocks, utilization, throttle reasons); --watch keeps sampling.
+    Hw(hw::HwArgs),
 }
 
 fn main() -> ExitCode {
@@ -141,6 +178,7 @@ fn main() -> ExitCode {
             .num_threads(t)
             .build_global();
     }
+    let _ = DEVICE.set(cli.device);
     let result = match cli.command {
         Command::Price(a) => commands::price(a, cli.format, cli.threads),
         Command::Iv(a) => commands::iv(a, cli.format, cli.threads),
@@ -153,6 +191,7 @@ fn main() -> ExitCode {
         Command::Advise(a) => wheel::advise_cmd(a, &cli.store, cli.format, cli.threads),
         Command::Portfolio(c) => wheel::portfolio(c, &cli.store, cli.format),
         Command::Risk(a) => risk::risk(a, &cli.store, cli.format, cli.threads),
+        Command::Hw(a) => hw::hw(a, cli.format),
     };
     match result {
         Ok(code) => ExitCode::from(code),

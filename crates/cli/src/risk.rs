@@ -7,11 +7,15 @@ use std::time::Instant;
 use anyhow::{Context, anyhow};
 use clap::Args;
 use serde_json::json;
-use wheelhouse_compute::Backend;
 use wheelhouse_core::UnixNanos;
-use wheelhouse_risk::book::{BookPosition, OptionTerms, exposures, stress_grid};
+use wheelhouse_risk::book::{
+    BookPosition, OptionTerms, VolModel, exposures, stress_grid, stress_grid_with,
+};
 use wheelhouse_risk::historical::{HistoricalSettings, historical_var, named_shocks};
-use wheelhouse_risk::mc::{Holding, McSettings, Position as McPosition, Underlying, simulate};
+use wheelhouse_risk::mc::{
+    Holding, McSettings, Position as McPosition, Underlying, simulate_with_progress,
+};
+use wheelhouse_store::Store;
 use wheelhouse_wheel::advisor::{account_risk, return_correlation};
 use wheelhouse_wheel::candidates::MarketView;
 use wheelhouse_wheel::ledger::{InstrumentKind, Ledger};
@@ -24,6 +28,15 @@ use crate::wheel::{
     stored_locs,
 };
 use crate::{EXIT_OK, Exit, Format};
+
+/// `--vol-model`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VolModelArg {
+    /// Each option keeps its IV (plus the grid's shift).
+    StickyStrike,
+    /// IVs move with the forward along each expiry's fitted SVI smile.
+    StickyDelta,
+}
 
 /// `wheelhouse risk`.
 #[derive(Debug, Args)]
@@ -59,7 +72,7 @@ pub struct RiskArgs {
     /// the log jump), e.g. 1,-0.05,0.1.
     #[arg(long, value_delimiter = ',', allow_hyphen_values = true, num_args = 1)]
     pub jumps: Option<Vec<f64>>,
-    /// Monte Carlo: value the options as American (ALO engine, ~500× the cost per option)
+    /// Monte Carlo: value the options as American (ALO engine, ~650× the cost per option)
     /// instead of Black–Scholes–Merton.
     #[arg(long)]
     pub american: bool,
@@ -85,6 +98,17 @@ pub struct RiskArgs {
         default_value = "-0.1,-0.05,0,0.05,0.1,0.2"
     )]
     pub vol_shifts: Vec<f64>,
+    /// How IVs respond to the stress grid's spot moves: sticky-strike (each option keeps its
+    /// IV) or sticky-delta (IVs slide along the fitted smile with the forward).
+    #[arg(long, value_enum, default_value = "sticky-strike")]
+    pub vol_model: VolModelArg,
+    /// Benchmark of the beta-weighted delta (β from daily log returns over --beta-lookback
+    /// common days; skipped with a note when the store has no history for it).
+    #[arg(long, default_value = "SPY", value_name = "SYMBOL")]
+    pub benchmark: String,
+    /// Daily returns the betas are estimated from.
+    #[arg(long, default_value_t = 252)]
+    pub beta_lookback: usize,
     /// A proposed trade (a fills file like --portfolio's): report what it changes in margin,
     /// buying power and exposures.
     #[arg(long, value_name = "FILE")]
@@ -302,11 +326,44 @@ pub fn risk(
         }
     }
     let book = book_of(&ledger, &views, now)?;
-    let backend = Backend::cpu(threads).map_err(|e| Exit::from(anyhow!(e)))?;
+    let backend = crate::backend(threads)?;
     let rerr = |e: wheelhouse_risk::RiskError| Exit::usage(anyhow!(e));
     let t = Instant::now();
     let exp = exposures(&book, &backend).map_err(rerr)?;
-    let grid = stress_grid(&book, &args.spot_moves, &args.vol_shifts, &backend).map_err(rerr)?;
+    let grid = match args.vol_model {
+        VolModelArg::StickyStrike => {
+            stress_grid(&book, &args.spot_moves, &args.vol_shifts, &backend).map_err(rerr)?
+        }
+        VolModelArg::StickyDelta => {
+            // The smile's change per option position, from its underlying's fitted surface.
+            for p in book.iter().filter(|p| p.option.is_some()) {
+                if views[&p.underlying].chain.surface.is_none() {
+                    return Err(Exit::usage(anyhow!(
+                        "--vol-model sticky-delta: {} has no fitted volatility surface at the snapshot",
+                        p.underlying
+                    )));
+                }
+            }
+            let change = |i: usize, m: f64| -> f64 {
+                let p = &book[i];
+                let (Some(o), Some(surf)) = (p.option, views[&p.underlying].chain.surface.as_ref())
+                else {
+                    return 0.0;
+                };
+                let f = p.spot * ((o.rate - o.dividend_yield) * o.years).exp();
+                let k = (o.strike / f).ln();
+                surf.implied_vol(o.years, k - (1.0 + m).ln()) - surf.implied_vol(o.years, k)
+            };
+            stress_grid_with(
+                &book,
+                &args.spot_moves,
+                &args.vol_shifts,
+                VolModel::StickyDelta(&change),
+                &backend,
+            )
+            .map_err(rerr)?
+        }
+    };
     let t_exposure = t.elapsed().as_secs_f64();
     // Monte Carlo: underlyings at their 30-day ATM IV, zero drift, correlation of daily returns.
     let names: Vec<String> = {
@@ -387,18 +444,12 @@ pub fn risk(
             }
         },
     };
-    let pb = (args.paths >= 200_000).then(|| {
-        let pb = indicatif::ProgressBar::new_spinner()
-            .with_message(format!("Monte Carlo, {} paths", args.paths));
-        pb.enable_steady_tick(std::time::Duration::from_millis(200));
-        pb
-    });
+    let (mut report, pb) = crate::data::progress_after_1s("Monte Carlo", "paths");
     let t = Instant::now();
-    let mc = simulate(&und, &corr, &mc_pos, &mcs, &backend).map_err(rerr)?;
+    let mc =
+        simulate_with_progress(&und, &corr, &mc_pos, &mcs, &backend, &mut report).map_err(rerr)?;
     let t_mc = t.elapsed().as_secs_f64();
-    if let Some(pb) = pb {
-        pb.finish_and_clear();
-    }
+    pb.finish_and_clear();
     let closes: BTreeMap<String, Vec<(i64, f64)>> = names
         .iter()
         .map(|n| {
@@ -412,6 +463,7 @@ pub fn risk(
             )
         })
         .collect();
+    let beta_section = beta_weighting(&store, &args, now, history_days, &names, &closes, &exp);
     let hs = HistoricalSettings {
         horizon_days: args.horizon_days as usize,
         overlapping: !args.scaled,
@@ -489,7 +541,9 @@ pub fn risk(
                     "by_underlying": exp.by_underlying.iter().map(|(n, e)| json!({"underlying": n, "exposure": e})).collect::<Vec<_>>(),
                     "positions": book.iter().zip(&exp.positions).map(|(p, e)| json!({"position": p, "exposure": e})).collect::<Vec<_>>(),
                 },
+                "beta_weighted": beta_section,
                 "stress": grid,
+                "stress_vol_model": match args.vol_model { VolModelArg::StickyStrike => "sticky-strike", VolModelArg::StickyDelta => "sticky-delta" },
                 "monte_carlo": {
                     "var": mc.tail.var,
                     "cvar": mc.tail.cvar,
@@ -550,6 +604,50 @@ pub fn risk(
                     e.theta_per_day,
                     e.rho
                 );
+            }
+            println!();
+            match beta_section.get("by_underlying").and_then(|v| v.as_array()) {
+                Some(rows) => {
+                    println!(
+                        "beta-weighted delta to {} (spot {:.2}, {} daily returns)",
+                        args.benchmark,
+                        beta_section["benchmark_spot"].as_f64().unwrap_or(f64::NAN),
+                        args.beta_lookback
+                    );
+                    for r in rows {
+                        match r["beta"].as_f64() {
+                            Some(b) => println!(
+                                "  {:<8} beta {:>6.2} (se {:.2})  {:>12.2} $  {:>10.1} {} shares",
+                                r["underlying"].as_str().unwrap_or(""),
+                                b,
+                                r["beta_standard_error"].as_f64().unwrap_or(f64::NAN),
+                                r["dollars"].as_f64().unwrap_or(f64::NAN),
+                                r["benchmark_shares"].as_f64().unwrap_or(f64::NAN),
+                                args.benchmark
+                            ),
+                            None => println!(
+                                "  {:<8} no beta: {}",
+                                r["underlying"].as_str().unwrap_or(""),
+                                r["error"].as_str().unwrap_or("")
+                            ),
+                        }
+                    }
+                    println!(
+                        "  {:<8} {:>31.2} $  {:>10.1} {} shares",
+                        "TOTAL",
+                        beta_section["total_dollars"].as_f64().unwrap_or(f64::NAN),
+                        beta_section["total_benchmark_shares"]
+                            .as_f64()
+                            .unwrap_or(f64::NAN),
+                        args.benchmark
+                    );
+                }
+                None => println!(
+                    "beta-weighted delta: {}",
+                    beta_section["unavailable"]
+                        .as_str()
+                        .unwrap_or("unavailable")
+                ),
             }
             println!();
             print!("stress P&L  spot \\ vol");
@@ -633,4 +731,82 @@ pub fn risk(
         }
     }
     Ok(EXIT_OK)
+}
+
+/// The beta-weighted delta section: β of each underlying to the benchmark from the stored
+/// closes, β·Δ$ and β·Δ$/S_b per underlying and in total; `{"unavailable": why}` when the
+/// benchmark has no usable history.
+fn beta_weighting(
+    store: &Store,
+    args: &RiskArgs,
+    now: UnixNanos,
+    history_days: i64,
+    names: &[String],
+    closes: &BTreeMap<String, Vec<(i64, f64)>>,
+    exp: &wheelhouse_risk::book::Exposures,
+) -> serde_json::Value {
+    let bench_days = history_days.max((args.beta_lookback as f64 * 365.0 / 252.0) as i64 + 30);
+    let bench: Vec<(i64, f64)> = match crate::wheel::adjusted_closes(
+        store,
+        &args.benchmark,
+        now,
+        bench_days,
+    ) {
+        Ok(v) if !v.is_empty() => v.iter().map(|(t, c)| (t.0.div_euclid(DAY), *c)).collect(),
+        Ok(_) => {
+            return json!({"benchmark": args.benchmark, "unavailable": format!("no daily bars of {} up to the snapshot", args.benchmark)});
+        }
+        Err(e) => {
+            return json!({"benchmark": args.benchmark, "unavailable": format!("no stored history of {}: {}", args.benchmark, e.error)});
+        }
+    };
+    let bench_spot = bench.last().map_or(f64::NAN, |b| b.1);
+    let mut rows = vec![];
+    let (mut tot_d, mut tot_s) = (0.0, 0.0);
+    for n in names {
+        let delta_dollars = exp
+            .by_underlying
+            .iter()
+            .find(|(u, _)| u == n)
+            .map_or(0.0, |(_, e)| e.delta_dollars);
+        let est = if *n == args.benchmark {
+            Ok(wheelhouse_risk::beta::Beta {
+                beta: 1.0,
+                correlation: 1.0,
+                observations: 0,
+                standard_error: 0.0,
+            })
+        } else {
+            closes
+                .get(n)
+                .map(|c| {
+                    // Split-adjusted closes of the underlying at the same lookback.
+                    wheelhouse_risk::beta::beta(c, &bench, args.beta_lookback)
+                })
+                .unwrap_or_else(|| {
+                    Err(wheelhouse_risk::RiskError::Input(format!(
+                        "no closes of {n}"
+                    )))
+                })
+        };
+        match est {
+            Ok(b) => {
+                let w = wheelhouse_risk::beta::beta_weighted(delta_dollars, b.beta, bench_spot);
+                tot_d += w.dollars;
+                tot_s += w.benchmark_shares;
+                rows.push(json!({"underlying": n, "beta": b.beta, "beta_standard_error": b.standard_error, "correlation": b.correlation, "observations": b.observations, "delta_dollars": delta_dollars, "dollars": w.dollars, "benchmark_shares": w.benchmark_shares}));
+            }
+            Err(e) => rows.push(
+                json!({"underlying": n, "delta_dollars": delta_dollars, "error": e.to_string()}),
+            ),
+        }
+    }
+    json!({
+        "benchmark": args.benchmark,
+        "benchmark_spot": bench_spot,
+        "lookback_returns": args.beta_lookback,
+        "by_underlying": rows,
+        "total_dollars": tot_d,
+        "total_benchmark_shares": tot_s,
+    })
 }

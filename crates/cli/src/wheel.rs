@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand, ValueEnum};
-use wheelhouse_compute::Backend;
 use wheelhouse_core::exchange_time::{close_instant, expiration_instant, new_york_instant};
 use wheelhouse_core::{ExerciseStyle, Settlement, UnixNanos};
 use wheelhouse_market::chain::ChainSettings;
@@ -372,7 +371,7 @@ pub(crate) fn replay(
 }
 
 /// Split-adjusted daily closes of `symbol` in the 400 days up to `to`.
-fn adjusted_closes(
+pub(crate) fn adjusted_closes(
     store: &Store,
     symbol: &str,
     to: UnixNanos,
@@ -538,7 +537,7 @@ pub fn advise_cmd(
         }
     }
     let load_ms = t_load.elapsed().as_secs_f64() * 1e3;
-    let backend = Backend::cpu(threads).map_err(|e| Exit::from(anyhow!(e)))?;
+    let backend = crate::backend(threads)?;
     let advice = advise(&Request {
         now,
         ledger: &ledger,

@@ -608,6 +608,60 @@ fn risk_report_and_its_errors() {
     let by = v["exposures"]["by_underlying"].as_array().unwrap();
     assert_eq!(by.len(), 2, "AAPL shares and IBM puts: {by:?}");
     assert!(std::fs::metadata(&png).unwrap().len() > 1000);
+    // Beta-weighted delta: the default benchmark SPY is not in the sample store (a note, not an
+    // error); against IBM, IBM's own beta is 1 and the total is the sum of the rows.
+    assert!(
+        v["beta_weighted"]["unavailable"]
+            .as_str()
+            .unwrap()
+            .contains("SPY"),
+        "{}",
+        v["beta_weighted"]
+    );
+    assert_eq!(v["stress_vol_model"], "sticky-strike");
+    let b = json(&wh(
+        &db,
+        &[
+            "risk",
+            "--portfolio",
+            p.to_str().unwrap(),
+            "--at",
+            "2013-03-01",
+            "--paths",
+            "2000",
+            "--seed",
+            "7",
+            "--benchmark",
+            "IBM",
+            "--vol-model",
+            "sticky-delta",
+            "--format",
+            "json",
+        ],
+    ));
+    let bw = &b["beta_weighted"];
+    let rows = bw["by_underlying"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{bw}");
+    let mut sum = 0.0;
+    for r in rows {
+        let beta = r["beta"].as_f64().unwrap();
+        if r["underlying"] == "IBM" {
+            assert_eq!(beta, 1.0);
+        } else {
+            assert!(beta > 0.0 && beta < 3.0, "{r}");
+            assert!(r["observations"].as_u64().unwrap() >= 200, "{r}");
+        }
+        let dd = r["delta_dollars"].as_f64().unwrap();
+        assert!((r["dollars"].as_f64().unwrap() - beta * dd).abs() < 1e-6 * dd.abs().max(1.0));
+        sum += r["dollars"].as_f64().unwrap();
+    }
+    assert!((bw["total_dollars"].as_f64().unwrap() - sum).abs() < 1e-6 * sum.abs().max(1.0));
+    // Sticky delta moves the IVs with the spot: same cells at a zero move, others differ.
+    assert_eq!(b["stress_vol_model"], "sticky-delta");
+    let moves = v["stress"]["spot_moves"].as_array().unwrap();
+    let zero = moves.iter().position(|m| m.as_f64() == Some(0.0)).unwrap();
+    assert_eq!(b["stress"]["cells"][zero], v["stress"]["cells"][zero]);
+    assert_ne!(b["stress"]["cells"][0], v["stress"]["cells"][0]);
     // Same seed, same VaR.
     let again = json(&wh(
         &db,

@@ -352,3 +352,33 @@ fn sample_file_prices_cleanly() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 361);
 }
+
+/// `wheelhouse hw`: the machine as JSON (CPU, memory, usable cores, GPUs or why not), live
+/// samples with --watch, and a bad interval as a usage error.
+#[test]
+fn hw_reports_the_machine() {
+    let o = wh(&["hw", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let hw = &v["hardware"];
+    assert!(hw["cpu"]["logical"].as_u64().unwrap() >= 1);
+    assert!(hw["usable_cores"].as_u64().unwrap() >= 1);
+    assert!(hw["gpus"]["nvml"].as_bool().unwrap() || hw["gpus"]["reason"].is_string());
+    assert!(v["live"]["cpu_temperatures"].is_array());
+    let o = wh(&[
+        "hw",
+        "--format",
+        "json",
+        "--watch",
+        "--count",
+        "3",
+        "--interval",
+        "0.05",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 3);
+    let o = wh(&["hw"]);
+    assert!(stdout(&o).contains("CPU") && stdout(&o).contains("usable"));
+    let o = wh(&["hw", "--watch", "--interval", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+}

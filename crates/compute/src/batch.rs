@@ -34,6 +34,9 @@ pub enum BatchError {
         /// Why.
         reason: PricingError,
     },
+    /// `--device cuda` (or [`DeviceChoice::Cuda`]) where no usable GPU exists.
+    #[error("no usable CUDA device: {0}")]
+    DeviceUnavailable(String),
     /// The thread pool could not be built.
     #[error("cannot build a thread pool of {threads} threads: {message}")]
     ThreadPool {
@@ -362,11 +365,42 @@ impl IvBatch {
     }
 }
 
-/// The CPU backend: a rayon pool of a chosen size and the American-engine settings.
+fn log_open(d: &crate::cuda::CudaDevice) {
+    tracing::info!(
+        "device: CUDA {} (kernels ready in {:.3} s, {})",
+        crate::cuda::Accelerator::describe(d),
+        d.ready_seconds,
+        if d.from_cache {
+            "from the cache"
+        } else {
+            "compiled"
+        }
+    );
+}
+
+/// Which device runs the batches that have a device kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// A CUDA GPU when one is usable, else the CPU (the log says which and why).
+    Auto,
+    /// The CPU only.
+    Cpu,
+    /// A CUDA GPU; an error when none is usable.
+    Cuda,
+}
+
+/// The compute backend: a rayon pool of a chosen size, the American-engine settings, and
+/// optionally an accelerator (a CUDA GPU) for the batches it has kernels for. Any accelerator
+/// error falls back to the CPU for that batch, logged and counted ([`Backend::fallbacks`]).
 #[derive(Debug)]
 pub struct Backend {
     pool: rayon::ThreadPool,
     american: AmericanSettings,
+    /// The accelerator: set at construction for `Cuda` and by `with_accelerator`, opened on
+    /// first use for `Auto` (so commands without device work never touch the driver).
+    accel: std::sync::OnceLock<Option<std::sync::Arc<dyn crate::cuda::Accelerator>>>,
+    device: DeviceChoice,
+    fallbacks: std::sync::atomic::AtomicU64,
 }
 
 impl Backend {
@@ -388,7 +422,101 @@ impl Backend {
         Ok(Backend {
             pool,
             american: AmericanSettings::ACCURATE,
+            accel: std::sync::OnceLock::new(),
+            device: DeviceChoice::Cpu,
+            fallbacks: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// A backend on `device`: the CPU pool of [`Backend::cpu`] plus, for `Cuda` now and for
+    /// `Auto` at the first batch that could use it, CUDA device 0 when it can be opened
+    /// (libraries present, a device, kernels compiled or loaded from the cache).
+    ///
+    /// # Errors
+    /// [`BatchError::ThreadPool`]; [`BatchError::DeviceUnavailable`] for `Cuda` without a usable
+    /// GPU (with the reason).
+    pub fn with_device(threads: Option<usize>, device: DeviceChoice) -> Result<Self, BatchError> {
+        let mut b = Backend::cpu(threads)?;
+        b.device = device;
+        match device {
+            DeviceChoice::Cpu => {
+                let _ = b.accel.set(None);
+            }
+            DeviceChoice::Cuda => match crate::cuda::CudaDevice::open(0) {
+                Ok(d) => {
+                    log_open(&d);
+                    let _ = b.accel.set(Some(std::sync::Arc::new(d)));
+                }
+                Err(why) => return Err(BatchError::DeviceUnavailable(why)),
+            },
+            DeviceChoice::Auto => {}
+        }
+        Ok(b)
+    }
+
+    /// The accelerator, opening it on first use under `Auto`.
+    fn accel(&self) -> Option<&std::sync::Arc<dyn crate::cuda::Accelerator>> {
+        self.accel
+            .get_or_init(|| {
+                if self.device != DeviceChoice::Auto {
+                    return None;
+                }
+                match crate::cuda::CudaDevice::open(0) {
+                    Ok(d) => {
+                        log_open(&d);
+                        Some(std::sync::Arc::new(d) as std::sync::Arc<dyn crate::cuda::Accelerator>)
+                    }
+                    Err(why) => {
+                        tracing::info!("device: CPU ({} threads); no GPU: {why}", self.threads());
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// Adds an accelerator (tests inject failing ones to exercise the fallback).
+    pub fn with_accelerator(self, a: std::sync::Arc<dyn crate::cuda::Accelerator>) -> Self {
+        let accel = std::sync::OnceLock::new();
+        let _ = accel.set(Some(a));
+        Backend { accel, ..self }
+    }
+
+    /// The accelerator in use, described (opening it under `Auto`); `None` on the CPU.
+    pub fn accelerator(&self) -> Option<String> {
+        self.accel().map(|a| a.describe())
+    }
+
+    /// Batches the accelerator failed and the CPU ran instead.
+    pub fn fallbacks(&self) -> u64 {
+        self.fallbacks.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn try_accelerated(
+        &self,
+        book: &crate::mc::McBook<'_>,
+        first_path: u64,
+        out: &mut [f64],
+    ) -> bool {
+        // Small batches never open a device.
+        if out.len() < crate::cuda::MIN_DEVICE_PATHS {
+            return false;
+        }
+        let Some(a) = self.accel() else {
+            return false;
+        };
+        if out.len() < a.min_paths() {
+            return false;
+        }
+        match a.mc_pnl(book, first_path, out) {
+            Ok(()) => true,
+            Err(why) => {
+                self.fallbacks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!("{} failed, the CPU runs the batch: {why}", a.describe());
+                false
+            }
+        }
     }
 
     /// Uses `settings` for American elements.

@@ -13,17 +13,22 @@
 //! (Greeks) and within the IV accuracy bound, not bit for bit; other CPUs use the scalar
 //! reference itself. American elements use the scalar Andersen–Lake–Offengenden engine.
 //!
-//! This crate has the CPU backend; the CUDA backend joins it behind the same types later.
+//! CUDA: [`Backend::with_device`] adds a GPU (through `cudarc`, loaded at run time) for the
+//! batches it has kernels for — the Monte Carlo P&L now — falling back to the CPU on any
+//! error ([`cuda`]).
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod batch;
+pub mod cuda;
 mod iv_simd;
 pub mod mc;
 pub mod philox;
 mod simd;
 
-pub use batch::{Backend, BatchError, CHUNK, GreeksBatch, IvBatch, IvInput, OptionBatch, Status};
+pub use batch::{
+    Backend, BatchError, CHUNK, DeviceChoice, GreeksBatch, IvBatch, IvInput, OptionBatch, Status,
+};
 pub use mc::{McBook, McJumps};
 
 /// Diagnostics: how many of `input`'s elements (all taken as European) the vectorised

@@ -177,6 +177,9 @@ impl Backend {
         out: &mut [f64],
     ) -> Result<(), BatchError> {
         book.check()?;
+        if self.try_accelerated(book, first_path, out) {
+            return Ok(());
+        }
         let nu = book.spot.len();
         let level = Level::detect();
         let no = book.option_underlying.len();

@@ -1,0 +1,403 @@
+//! The CUDA backend: `cudarc` with dynamic loading (the binary builds and runs without CUDA),
+//! kernels from header-free `.cu` files compiled at run time by NVRTC straight to a cubin for
+//! the device's architecture and cached on disk (key: source hash, architecture, NVRTC
+//! version), so a warm start loads in milliseconds.
+//!
+//! What runs here now: the fused Monte Carlo kernel (`kernels/mc.cu`: Philox paths, Cholesky,
+//! jumps, vol of vol, BSM revaluation, P&L per path) behind [`crate::Backend::mc_pnl`], with
+//! the same Philox streams and AS 241 transform as the CPU (normals agree to a few ulps: the
+//! kernel's tails use CUDA's `log`, the CPU a table `ln`), so P&L agrees to rounding.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::nvrtc::Ptx;
+use wheelhouse_pricing::OptionType;
+use wheelhouse_pricing::normal::{AS241_A, AS241_B, AS241_C, AS241_D, AS241_E, AS241_F};
+
+use crate::mc::McBook;
+use crate::philox::key_of;
+
+/// The Monte Carlo kernel's source (without its coefficient header).
+pub const MC_SOURCE: &str = include_str!("kernels/mc.cu");
+/// Fewest paths for which a device is even considered (below, the CPU always runs).
+pub const MIN_DEVICE_PATHS: usize = 64;
+/// Most underlyings the Monte Carlo kernel handles (its per-thread arrays).
+pub const MC_MAX_UNDERLYINGS: usize = 64;
+
+/// Something that runs batches away from the CPU pool; [`crate::Backend`] dispatches to it
+/// and falls back to the CPU on any error.
+pub trait Accelerator: Send + Sync + std::fmt::Debug {
+    /// What it is (for logs and reports).
+    fn describe(&self) -> String;
+    /// Fewest paths worth sending to it.
+    fn min_paths(&self) -> usize;
+    /// [`crate::Backend::mc_pnl`] on the device.
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller falls back to the CPU).
+    fn mc_pnl(&self, book: &McBook<'_>, first_path: u64, out: &mut [f64]) -> Result<(), String>;
+}
+
+/// Whether the CUDA driver and NVRTC libraries can be loaded (cudarc panics on a missing
+/// library, so this is asked first).
+pub fn libraries_present() -> Result<(), String> {
+    // SAFETY: these only try to open the shared libraries by name.
+    let driver = unsafe { cudarc::driver::sys::is_culib_present() };
+    // SAFETY: as above.
+    let nvrtc = unsafe { cudarc::nvrtc::sys::is_culib_present() };
+    match (driver, nvrtc) {
+        (true, true) => Ok(()),
+        (false, _) => Err("the CUDA driver library (libcuda.so) is not present".into()),
+        (true, false) => Err("the NVRTC library (libnvrtc.so) is not present".into()),
+    }
+}
+
+/// A CUDA device with its compiled kernels.
+pub struct CudaDevice {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    mc: CudaFunction,
+    name: String,
+    arch: String,
+    sms: i32,
+    /// Seconds the kernels took to become ready (compile or cache load).
+    pub ready_seconds: f64,
+    /// Whether the kernels came from the disk cache.
+    pub from_cache: bool,
+}
+
+impl std::fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaDevice")
+            .field("name", &self.name)
+            .field("arch", &self.arch)
+            .field("sms", &self.sms)
+            .finish()
+    }
+}
+
+/// FNV-1a 64, a stable hash for the cache key.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The Monte Carlo kernel with its coefficient tables (the CPU's, to the bit).
+pub fn mc_source() -> String {
+    let arr = |name: &str, c: &[f64; 8]| {
+        let v: Vec<String> = c.iter().map(|x| format!("{x:e}")).collect();
+        format!(
+            "__device__ const double {name}[8] = {{{}}};\n",
+            v.join(", ")
+        )
+    };
+    let mut s = String::new();
+    for (n, c) in [
+        ("AS241_A", &AS241_A),
+        ("AS241_B", &AS241_B),
+        ("AS241_C", &AS241_C),
+        ("AS241_D", &AS241_D),
+        ("AS241_E", &AS241_E),
+        ("AS241_F", &AS241_F),
+    ] {
+        s.push_str(&arr(n, c));
+    }
+    s.push_str(MC_SOURCE);
+    s
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("WHEELHOUSE_CUDA_CACHE") {
+        return Some(PathBuf::from(d));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("wheelhouse").join("cuda"))
+}
+
+fn nvrtc_version() -> Result<(i32, i32), String> {
+    let (mut major, mut minor) = (0, 0);
+    // SAFETY: NVRTC writes two ints through valid pointers.
+    let r = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+    r.result().map_err(|e| format!("nvrtcVersion: {e}"))?;
+    Ok((major, minor))
+}
+
+/// Compiles `src` to a cubin for `arch` (e.g. `sm_90`) with NVRTC.
+pub fn compile_cubin(src: &str, arch: &str) -> Result<Vec<u8>, String> {
+    use cudarc::nvrtc::{result, sys};
+    let c_src = std::ffi::CString::new(src).map_err(|e| e.to_string())?;
+    let prog = result::create_program(&c_src, None).map_err(|e| format!("nvrtc: {e}"))?;
+    let opts = [
+        format!("--gpu-architecture={arch}"),
+        "--fmad=true".to_string(),
+        "--std=c++17".to_string(),
+    ];
+    // SAFETY: `prog` was just created and is destroyed below, once.
+    let compiled = unsafe { result::compile_program(prog, &opts) };
+    let out = match compiled {
+        Ok(()) => {
+            let mut size = 0usize;
+            // SAFETY: `prog` compiled; NVRTC writes the size, then that many bytes.
+            unsafe { sys::nvrtcGetCUBINSize(prog, &mut size) }
+                .result()
+                .map_err(|e| format!("nvrtcGetCUBINSize: {e}"))
+                .and_then(|()| {
+                    let mut buf = vec![0u8; size];
+                    // SAFETY: `buf` has the size NVRTC reported.
+                    unsafe { sys::nvrtcGetCUBIN(prog, buf.as_mut_ptr().cast()) }
+                        .result()
+                        .map_err(|e| format!("nvrtcGetCUBIN: {e}"))
+                        .map(|()| buf)
+                })
+        }
+        Err(e) => {
+            // SAFETY: `prog` is valid until destroyed below.
+            let log = unsafe { result::get_program_log(prog) }
+                .map(|l| {
+                    l.iter()
+                        .map(|&c| c as u8 as char)
+                        .filter(|&c| c != '\0')
+                        .collect::<String>()
+                })
+                .unwrap_or_default();
+            Err(format!("NVRTC compile failed ({e}): {log}"))
+        }
+    };
+    // SAFETY: `prog` is valid and destroyed once.
+    let _ = unsafe { result::destroy_program(prog) };
+    out
+}
+
+impl CudaDevice {
+    /// Opens device `ordinal` and readies its kernels.
+    ///
+    /// # Errors
+    /// Missing libraries, no device, a driver or NVRTC error, as text.
+    pub fn open(ordinal: usize) -> Result<CudaDevice, String> {
+        libraries_present()?;
+        let started = std::time::Instant::now();
+        let ctx = CudaContext::new(ordinal).map_err(|e| format!("CUDA device {ordinal}: {e}"))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(|e| format!("compute capability: {e}"))?;
+        let name = ctx.name().unwrap_or_else(|_| "CUDA device".into());
+        let sms = ctx
+            .attribute(
+                cudarc::driver::sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT,
+            )
+            .unwrap_or(0);
+        let arch = format!("sm_{major}{minor}");
+        let src = mc_source();
+        let (nv_major, nv_minor) = nvrtc_version()?;
+        let key = format!(
+            "mc-{:016x}-{arch}-nvrtc{nv_major}.{nv_minor}.cubin",
+            fnv1a(src.as_bytes())
+        );
+        let cached = cache_dir().map(|d| d.join(&key));
+        let (cubin, from_cache) = match cached.as_ref().and_then(|p| std::fs::read(p).ok()) {
+            Some(b) if !b.is_empty() => (b, true),
+            _ => {
+                let b = compile_cubin(&src, &arch)?;
+                if let Some(p) = &cached {
+                    // A cache that cannot be written only costs the next start a compile.
+                    let tmp = p.with_extension("tmp");
+                    if let Some(d) = p.parent()
+                        && std::fs::create_dir_all(d).is_ok()
+                        && std::fs::write(&tmp, &b).is_ok()
+                    {
+                        let _ = std::fs::rename(&tmp, p);
+                    }
+                }
+                (b, false)
+            }
+        };
+        let module = ctx
+            .load_module(Ptx::from_binary(cubin))
+            .map_err(|e| format!("loading the kernels: {e}"))?;
+        let mc = module
+            .load_function("mc_pnl")
+            .map_err(|e| format!("mc_pnl: {e}"))?;
+        let stream = ctx.default_stream();
+        Ok(CudaDevice {
+            ctx,
+            stream,
+            mc,
+            name,
+            arch,
+            sms,
+            ready_seconds: started.elapsed().as_secs_f64(),
+            from_cache,
+        })
+    }
+
+    /// Free and total device memory, bytes.
+    ///
+    /// # Errors
+    /// A driver error, as text.
+    pub fn memory(&self) -> Result<(usize, usize), String> {
+        self.ctx.mem_get_info().map_err(|e| e.to_string())
+    }
+}
+
+impl Accelerator for CudaDevice {
+    fn describe(&self) -> String {
+        format!("{} ({}, {} SMs)", self.name, self.arch, self.sms)
+    }
+
+    fn min_paths(&self) -> usize {
+        // Measured on an H200 host (BENCHMARKS.md): a first launch in a process costs ~11 ms
+        // (uploads, module warm-up), a warm 1 M-path batch 6 ms; 16 CPU threads do 10 k paths
+        // in 2.5 ms and 100 k in 16 ms. Below this many paths the CPU is as fast or faster.
+        65_536
+    }
+
+    fn mc_pnl(&self, book: &McBook<'_>, first_path: u64, out: &mut [f64]) -> Result<(), String> {
+        let nu = book.spot.len();
+        if nu > MC_MAX_UNDERLYINGS {
+            return Err(format!(
+                "{nu} underlyings: the kernel handles {MC_MAX_UNDERLYINGS}"
+            ));
+        }
+        if book.american {
+            return Err("American revaluation runs on the CPU".into());
+        }
+        let n = out.len();
+        let (free, _) = self.memory()?;
+        if n * 8 + 4096 > free {
+            return Err(format!(
+                "{n} paths need {} bytes of device memory, {free} free",
+                n * 8
+            ));
+        }
+        let h = f64::from(book.steps) * book.dt;
+        let steps = f64::from(book.steps);
+        let base: Vec<f64> = (0..nu)
+            .map(|i| {
+                book.spot[i].ln()
+                    + (book.drift[i] - 0.5 * book.vol[i] * book.vol[i]) * book.dt * steps
+            })
+            .collect();
+        let scale: Vec<f64> = book.vol.iter().map(|v| v * book.dt.sqrt()).collect();
+        let no = book.option_underlying.len();
+        let opt_u: Vec<i32> = book.option_underlying.iter().map(|&u| u as i32).collect();
+        let opt_w: Vec<f64> = book
+            .option_kind
+            .iter()
+            .map(|k| if *k == OptionType::Call { 1.0 } else { -1.0 })
+            .collect();
+        let opt_t: Vec<f64> = book.option_years.iter().map(|t| t - h).collect();
+        let opt_ln_k: Vec<f64> = book.option_strike.iter().map(|k| k.ln()).collect();
+        let opt_rq_t: Vec<f64> = (0..no)
+            .map(|o| (book.option_rate[o] - book.option_dividend_yield[o]) * opt_t[o])
+            .collect();
+        let opt_dq: Vec<f64> = (0..no)
+            .map(|o| (-book.option_dividend_yield[o] * opt_t[o]).exp())
+            .collect();
+        let opt_dr: Vec<f64> = (0..no)
+            .map(|o| (-book.option_rate[o] * opt_t[o]).exp())
+            .collect();
+        let opt_vol: Vec<f64> = book.option_vol.iter().map(|v| v + book.vol_shock).collect();
+        let stock_u: Vec<i32> = book.stock_underlying.iter().map(|&u| u as i32).collect();
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        // One element in every buffer, so empty position lists still give valid pointers.
+        let up_f = |v: &[f64]| {
+            if v.is_empty() {
+                s.clone_htod(&[0.0f64][..])
+            } else {
+                s.clone_htod(v)
+            }
+        };
+        let up_i = |v: &[i32]| {
+            if v.is_empty() {
+                s.clone_htod(&[0i32][..])
+            } else {
+                s.clone_htod(v)
+            }
+        };
+        let d_base = up_f(&base).map_err(e)?;
+        let d_scale = up_f(&scale).map_err(e)?;
+        let d_chol = up_f(book.cholesky).map_err(e)?;
+        let d_spot = up_f(book.spot).map_err(e)?;
+        let d_su = up_i(&stock_u).map_err(e)?;
+        let d_sq = up_f(book.stock_quantity).map_err(e)?;
+        let d_ou = up_i(&opt_u).map_err(e)?;
+        let d_ow = up_f(&opt_w).map_err(e)?;
+        let d_ok = up_f(book.option_strike).map_err(e)?;
+        let d_olk = up_f(&opt_ln_k).map_err(e)?;
+        let d_ot = up_f(&opt_t).map_err(e)?;
+        let d_orq = up_f(&opt_rq_t).map_err(e)?;
+        let d_odq = up_f(&opt_dq).map_err(e)?;
+        let d_odr = up_f(&opt_dr).map_err(e)?;
+        let d_ov = up_f(&opt_vol).map_err(e)?;
+        let d_oq = up_f(book.option_quantity).map_err(e)?;
+        let d_o0 = up_f(book.option_value_now).map_err(e)?;
+        let mut d_out = s.alloc_zeros::<f64>(n.max(1)).map_err(e)?;
+        let key = key_of(book.seed);
+        let (n_i, nu_i, steps_i) = (n as i32, nu as i32, book.steps as i32);
+        let (ns_i, no_i) = (stock_u.len() as i32, no as i32);
+        let (jumps, ji, jm, jsd) = match book.jumps {
+            Some(j) => (1i32, j.intensity, j.mean, j.sd),
+            None => (0, 0.0, 0.0, 0.0),
+        };
+        let cfg = LaunchConfig {
+            grid_dim: ((n as u32).div_ceil(128), 1, 1),
+            block_dim: (128, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = s.launch_builder(&self.mc);
+        b.arg(&n_i)
+            .arg(&first_path)
+            .arg(&key[0])
+            .arg(&key[1])
+            .arg(&steps_i)
+            .arg(&book.dt)
+            .arg(&nu_i)
+            .arg(&d_base)
+            .arg(&d_scale)
+            .arg(&d_chol)
+            .arg(&d_spot)
+            .arg(&ns_i)
+            .arg(&d_su)
+            .arg(&d_sq)
+            .arg(&no_i)
+            .arg(&d_ou)
+            .arg(&d_ow)
+            .arg(&d_ok)
+            .arg(&d_olk)
+            .arg(&d_ot)
+            .arg(&d_orq)
+            .arg(&d_odq)
+            .arg(&d_odr)
+            .arg(&d_ov)
+            .arg(&d_oq)
+            .arg(&d_o0)
+            .arg(&book.vol_of_vol)
+            .arg(&jumps)
+            .arg(&ji)
+            .arg(&jm)
+            .arg(&jsd)
+            .arg(&mut d_out);
+        // SAFETY: the argument list matches `mc_pnl`'s signature in kernels/mc.cu one for one
+        // (types and order), every buffer holds at least the elements the kernel reads for
+        // the counts passed, and `d_out` has `n` elements for threads 0..n.
+        unsafe { b.launch(cfg) }.map_err(|e| format!("launch: {e}"))?;
+        let host = s.clone_dtoh(&d_out).map_err(e)?;
+        out.copy_from_slice(&host[..n]);
+        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "path {} gave a non-finite P&L on the device",
+                first_path + i as u64
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,180 @@
+//! Device selection and the accelerator dispatcher, without a GPU: `--device cuda` fails
+//! clearly, `auto` falls back to the CPU, a failing accelerator's batch is rerun on the CPU
+//! with the same bits and counted, a working one is used above its size threshold only. The
+//! kernel source carries the CPU's AS 241 coefficients to the bit, and compiles under NVRTC
+//! wherever NVRTC is present.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wheelhouse_compute::cuda::{Accelerator, compile_cubin, libraries_present, mc_source};
+use wheelhouse_compute::{Backend, BatchError, DeviceChoice, McBook};
+use wheelhouse_core::OptionType;
+
+#[derive(Debug)]
+enum Fake {
+    /// Every call fails (a launch error, a lost context, out of memory…).
+    Fails(AtomicU64),
+    /// Writes a marker value.
+    Marks(AtomicU64),
+}
+
+impl Accelerator for Fake {
+    fn describe(&self) -> String {
+        "fake device".into()
+    }
+    fn min_paths(&self) -> usize {
+        100
+    }
+    fn mc_pnl(&self, _book: &McBook<'_>, _first: u64, out: &mut [f64]) -> Result<(), String> {
+        match self {
+            Fake::Fails(n) => {
+                n.fetch_add(1, Ordering::Relaxed);
+                Err("injected fault: out of memory".into())
+            }
+            Fake::Marks(n) => {
+                n.fetch_add(1, Ordering::Relaxed);
+                out.fill(-42.0);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn with_book<R>(f: impl FnOnce(&McBook<'_>) -> R) -> R {
+    let chol = [1.0, 0.0, 0.3, (1.0f64 - 0.09).sqrt()];
+    let book = McBook {
+        spot: &[100.0, 40.0],
+        vol: &[0.25, 0.4],
+        drift: &[0.0, 0.0],
+        cholesky: &chol,
+        stock_underlying: &[1],
+        stock_quantity: &[300.0],
+        option_underlying: &[0, 1],
+        option_kind: &[OptionType::Put, OptionType::Call],
+        option_strike: &[95.0, 45.0],
+        option_years: &[0.2, 0.3],
+        option_rate: &[0.03, 0.03],
+        option_dividend_yield: &[0.0, 0.01],
+        option_vol: &[0.27, 0.42],
+        option_quantity: &[-200.0, -300.0],
+        option_value_now: &[2.5, 1.1],
+        american: false,
+        seed: 3,
+        steps: 10,
+        dt: 1.0 / 252.0,
+        vol_shock: 0.0,
+        vol_of_vol: 0.0,
+        jumps: None,
+    };
+    f(&book)
+}
+
+#[test]
+fn failing_accelerator_falls_back_with_the_same_bits() {
+    with_book(|book| {
+        let cpu = Backend::cpu(Some(2)).unwrap();
+        let mut want = vec![0.0; 1000];
+        cpu.mc_pnl(book, 0, &mut want).unwrap();
+        let fake = Arc::new(Fake::Fails(AtomicU64::new(0)));
+        let b = Backend::cpu(Some(2))
+            .unwrap()
+            .with_accelerator(fake.clone());
+        assert_eq!(b.accelerator().as_deref(), Some("fake device"));
+        let mut got = vec![0.0; 1000];
+        b.mc_pnl(book, 0, &mut got).unwrap();
+        assert_eq!(
+            got.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            want.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(b.fallbacks(), 1);
+        let Fake::Fails(calls) = &*fake else {
+            unreachable!()
+        };
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+    });
+}
+
+#[test]
+fn working_accelerator_takes_large_batches_only() {
+    with_book(|book| {
+        let fake = Arc::new(Fake::Marks(AtomicU64::new(0)));
+        let b = Backend::cpu(Some(1))
+            .unwrap()
+            .with_accelerator(fake.clone());
+        let mut big = vec![0.0; 500];
+        b.mc_pnl(book, 0, &mut big).unwrap();
+        assert!(big.iter().all(|&x| x == -42.0));
+        // Below its threshold the CPU runs the batch.
+        let mut small = vec![0.0; 50];
+        b.mc_pnl(book, 0, &mut small).unwrap();
+        assert!(small.iter().all(|&x| x != -42.0));
+        assert_eq!(b.fallbacks(), 0);
+        // Invalid books are refused before any device sees them.
+        let bad = McBook { steps: 0, ..*book };
+        assert!(matches!(
+            b.mc_pnl(&bad, 0, &mut big),
+            Err(BatchError::Invalid(_))
+        ));
+        let Fake::Marks(calls) = &*fake else {
+            unreachable!()
+        };
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+    });
+}
+
+/// Without CUDA (as in CI) `Cuda` is a clear error and `Auto` the CPU; with a GPU both open it.
+#[test]
+fn device_choice_without_or_with_a_gpu() {
+    match libraries_present() {
+        Err(why) => {
+            let e = Backend::with_device(Some(1), DeviceChoice::Cuda).unwrap_err();
+            assert!(matches!(e, BatchError::DeviceUnavailable(_)));
+            assert!(e.to_string().contains("no usable CUDA device"), "{e}");
+            assert!(e.to_string().contains(&why), "{e}");
+            let auto = Backend::with_device(Some(1), DeviceChoice::Auto).unwrap();
+            assert_eq!(auto.accelerator(), None);
+        }
+        Ok(()) => {
+            let b = Backend::with_device(Some(1), DeviceChoice::Auto).unwrap();
+            eprintln!("accelerator: {:?}", b.accelerator());
+        }
+    }
+    let cpu = Backend::with_device(Some(1), DeviceChoice::Cpu).unwrap();
+    assert_eq!(cpu.accelerator(), None);
+}
+
+#[test]
+fn kernel_source_carries_the_cpu_coefficients() {
+    let src = mc_source();
+    for (name, c) in [
+        ("AS241_A", &wheelhouse_pricing::normal::AS241_A),
+        ("AS241_D", &wheelhouse_pricing::normal::AS241_D),
+        ("AS241_F", &wheelhouse_pricing::normal::AS241_F),
+    ] {
+        let line = src
+            .lines()
+            .find(|l| l.contains(&format!("{name}[8]")))
+            .unwrap();
+        let body = &line[line.find('{').unwrap() + 1..line.rfind('}').unwrap()];
+        let parsed: Vec<f64> = body.split(',').map(|x| x.trim().parse().unwrap()).collect();
+        assert_eq!(parsed.len(), 8);
+        for (p, w) in parsed.iter().zip(c) {
+            assert_eq!(p.to_bits(), w.to_bits(), "{name}");
+        }
+    }
+    assert!(!src.contains("#include"));
+}
+
+/// Every kernel compiles under NVRTC where NVRTC is present (skipped, and said so, where not).
+#[test]
+fn kernels_compile_under_nvrtc_where_available() {
+    if let Err(why) = libraries_present() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    for arch in ["sm_80", "sm_90"] {
+        let cubin = compile_cubin(&mc_source(), arch).unwrap();
+        assert!(cubin.len() > 1000, "{arch}");
+    }
+}
