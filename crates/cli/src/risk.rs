@@ -9,7 +9,7 @@ use clap::Args;
 use serde_json::json;
 use wheelhouse_core::UnixNanos;
 use wheelhouse_risk::book::{
-    BookPosition, OptionTerms, VolModel, exposures, stress_grid, stress_grid_with,
+    BookPosition, OptionTerms, VolModel, explain, exposures, stress_grid_with,
 };
 use wheelhouse_risk::historical::{HistoricalSettings, historical_var, named_shocks};
 use wheelhouse_risk::mc::{
@@ -28,6 +28,15 @@ use crate::wheel::{
     stored_locs,
 };
 use crate::{EXIT_OK, Exit, Format};
+
+/// `--stress-correlation`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StressCorrelationArg {
+    /// Every underlying moves by the row's move.
+    Perfect,
+    /// Each underlying moves by its beta to --benchmark times the row's move.
+    Beta,
+}
 
 /// `--vol-model`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -102,6 +111,11 @@ pub struct RiskArgs {
     /// IV) or sticky-delta (IVs slide along the fitted smile with the forward).
     #[arg(long, value_enum, default_value = "sticky-strike")]
     pub vol_model: VolModelArg,
+    /// How the underlyings move together in the book's stress grid: perfect (all by the row's
+    /// move) or beta (the row's move is the benchmark's; each underlying moves by its beta
+    /// times it). Per-underlying grids are in the JSON either way.
+    #[arg(long, value_enum, default_value = "perfect")]
+    pub stress_correlation: StressCorrelationArg,
     /// Benchmark of the beta-weighted delta (β from daily log returns over --beta-lookback
     /// common days; skipped with a note when the store has no history for it).
     #[arg(long, default_value = "SPY", value_name = "SYMBOL")]
@@ -330,48 +344,78 @@ pub fn risk(
     let rerr = |e: wheelhouse_risk::RiskError| Exit::usage(anyhow!(e));
     let t = Instant::now();
     let exp = exposures(&book, &backend).map_err(rerr)?;
-    let grid = match args.vol_model {
-        VolModelArg::StickyStrike => {
-            stress_grid(&book, &args.spot_moves, &args.vol_shifts, &backend).map_err(rerr)?
-        }
-        VolModelArg::StickyDelta => {
-            // The smile's change per option position, from its underlying's fitted surface.
-            for p in book.iter().filter(|p| p.option.is_some()) {
-                if views[&p.underlying].chain.surface.is_none() {
-                    return Err(Exit::usage(anyhow!(
-                        "--vol-model sticky-delta: {} has no fitted volatility surface at the snapshot",
-                        p.underlying
-                    )));
-                }
-            }
-            let change = |i: usize, m: f64| -> f64 {
-                let p = &book[i];
-                let (Some(o), Some(surf)) = (p.option, views[&p.underlying].chain.surface.as_ref())
-                else {
-                    return 0.0;
-                };
-                let f = p.spot * ((o.rate - o.dividend_yield) * o.years).exp();
-                let k = (o.strike / f).ln();
-                surf.implied_vol(o.years, k - (1.0 + m).ln()) - surf.implied_vol(o.years, k)
-            };
-            stress_grid_with(
-                &book,
-                &args.spot_moves,
-                &args.vol_shifts,
-                VolModel::StickyDelta(&change),
-                &backend,
-            )
-            .map_err(rerr)?
-        }
-    };
-    let t_exposure = t.elapsed().as_secs_f64();
-    // Monte Carlo: underlyings at their 30-day ATM IV, zero drift, correlation of daily returns.
     let names: Vec<String> = {
         let mut v: Vec<String> = book.iter().map(|p| p.underlying.clone()).collect();
         v.sort();
         v.dedup();
         v
     };
+    let closes: BTreeMap<String, Vec<(i64, f64)>> = names
+        .iter()
+        .map(|n| {
+            (
+                n.clone(),
+                views[n]
+                    .closes
+                    .iter()
+                    .map(|(t, c)| (t.0.div_euclid(DAY), *c))
+                    .collect(),
+            )
+        })
+        .collect();
+    let beta_section = beta_weighting(&store, &args, now, history_days, &names, &closes, &exp);
+    let beta_by_position = |what: &str| -> Result<Vec<f64>, Exit> {
+        book.iter()
+            .map(|p| {
+                beta_of(&beta_section, &p.underlying).ok_or_else(|| {
+                    Exit::usage(anyhow!(
+                        "{what}: no beta of {} to {} ({})",
+                        p.underlying,
+                        args.benchmark,
+                        beta_section["unavailable"]
+                            .as_str()
+                            .unwrap_or("see beta_weighted in the JSON")
+                    ))
+                })
+            })
+            .collect()
+    };
+    let move_scale = match args.stress_correlation {
+        StressCorrelationArg::Perfect => None,
+        StressCorrelationArg::Beta => Some(beta_by_position("--stress-correlation beta")?),
+    };
+    let grid = grid_of(&book, &views, &args, move_scale.as_deref(), &backend)?;
+    // One grid per underlying: its own positions, its own moves.
+    let mut by_underlying = Vec::new();
+    for n in &names {
+        let sub: Vec<BookPosition> = book
+            .iter()
+            .filter(|p| &p.underlying == n)
+            .cloned()
+            .collect();
+        let g = grid_of(&sub, &views, &args, None, &backend)?;
+        by_underlying.push(json!({"underlying": n, "grid": g}));
+    }
+    // P&L explain: small moves with a day passing, a vol point, against full revaluation.
+    let mut explains = Vec::new();
+    for (m, dv, days) in [
+        (-0.05, 0.0, 1.0),
+        (-0.01, 0.0, 1.0),
+        (0.01, 0.0, 1.0),
+        (0.05, 0.0, 1.0),
+        (0.0, 0.01, 0.0),
+        (-0.01, 0.01, 1.0),
+    ] {
+        // An option expiring within the day cannot be carried a day forward: say so there.
+        explains.push(match explain(&book, m, dv, days / 365.0, &backend) {
+            Ok(e) => json!({"spot_move": m, "vol_shift": dv, "days": days, "explain": e}),
+            Err(e) => {
+                json!({"spot_move": m, "vol_shift": dv, "days": days, "error": e.to_string()})
+            }
+        });
+    }
+    let t_exposure = t.elapsed().as_secs_f64();
+    // Monte Carlo: underlyings at their 30-day ATM IV, zero drift, correlation of daily returns.
     let mut und = Vec::new();
     for n in &names {
         let v = &views[n];
@@ -450,20 +494,6 @@ pub fn risk(
         simulate_with_progress(&und, &corr, &mc_pos, &mcs, &backend, &mut report).map_err(rerr)?;
     let t_mc = t.elapsed().as_secs_f64();
     pb.finish_and_clear();
-    let closes: BTreeMap<String, Vec<(i64, f64)>> = names
-        .iter()
-        .map(|n| {
-            (
-                n.clone(),
-                views[n]
-                    .closes
-                    .iter()
-                    .map(|(t, c)| (t.0.div_euclid(DAY), *c))
-                    .collect(),
-            )
-        })
-        .collect();
-    let beta_section = beta_weighting(&store, &args, now, history_days, &names, &closes, &exp);
     let hs = HistoricalSettings {
         horizon_days: args.horizon_days as usize,
         overlapping: !args.scaled,
@@ -543,6 +573,9 @@ pub fn risk(
                 },
                 "beta_weighted": beta_section,
                 "stress": grid,
+                "stress_correlation": match args.stress_correlation { StressCorrelationArg::Perfect => "perfect", StressCorrelationArg::Beta => "beta" },
+                "stress_by_underlying": by_underlying,
+                "pnl_explain": explains,
                 "stress_vol_model": match args.vol_model { VolModelArg::StickyStrike => "sticky-strike", VolModelArg::StickyDelta => "sticky-delta" },
                 "monte_carlo": {
                     "var": mc.tail.var,
@@ -663,11 +696,53 @@ pub fn risk(
                 println!();
             }
             println!(
-                "worst cell: spot {:+.0} %, vol {:+.0} pt: {:.2}",
+                "worst cell: spot {:+.0} %, vol {:+.0} pt: {:.2}  ({} moves{})",
                 grid.worst.0 * 100.0,
                 grid.worst.1 * 100.0,
-                grid.worst.2
+                grid.worst.2,
+                match args.stress_correlation {
+                    StressCorrelationArg::Perfect => "all underlyings, same",
+                    StressCorrelationArg::Beta => "benchmark; underlyings by beta",
+                },
+                match args.vol_model {
+                    VolModelArg::StickyStrike => ", sticky strike",
+                    VolModelArg::StickyDelta => ", sticky delta",
+                }
             );
+            for u in &by_underlying {
+                println!(
+                    "  {:<8} worst: spot {:+.0} %, vol {:+.0} pt: {:.2}",
+                    u["underlying"].as_str().unwrap_or(""),
+                    u["grid"]["worst"][0].as_f64().unwrap_or(f64::NAN) * 100.0,
+                    u["grid"]["worst"][1].as_f64().unwrap_or(f64::NAN) * 100.0,
+                    u["grid"]["worst"][2].as_f64().unwrap_or(f64::NAN)
+                );
+            }
+            println!();
+            println!(
+                "P&L explain     {:>10} {:>10} {:>10} {:>10} {:>12} {:>12}",
+                "delta", "gamma", "vega", "theta", "full reval", "unexplained"
+            );
+            for x in &explains {
+                let label = format!(
+                    "{:+.0}% {:+.0}pt {}d",
+                    x["spot_move"].as_f64().unwrap_or(0.0) * 100.0,
+                    x["vol_shift"].as_f64().unwrap_or(0.0) * 100.0,
+                    x["days"].as_f64().unwrap_or(0.0)
+                );
+                match x.get("explain") {
+                    Some(e) => println!(
+                        "{label:<15} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>12.2}",
+                        e["delta"].as_f64().unwrap_or(f64::NAN),
+                        e["gamma"].as_f64().unwrap_or(f64::NAN),
+                        e["vega"].as_f64().unwrap_or(f64::NAN),
+                        e["theta"].as_f64().unwrap_or(f64::NAN),
+                        e["full"].as_f64().unwrap_or(f64::NAN),
+                        e["unexplained"].as_f64().unwrap_or(f64::NAN)
+                    ),
+                    None => println!("{label:<15} {}", x["error"].as_str().unwrap_or("")),
+                }
+            }
             println!();
             println!(
                 "Monte Carlo {}-day VaR {}: {:.2} ± {} (CVaR {:.2} ± {}), {} paths, seed {}{}",
@@ -809,4 +884,65 @@ fn beta_weighting(
         "total_dollars": tot_d,
         "total_benchmark_shares": tot_s,
     })
+}
+
+/// The stress grid of `book` under the arguments' vol model and the given move scaling.
+fn grid_of(
+    book: &[BookPosition],
+    views: &BTreeMap<String, MarketView>,
+    args: &RiskArgs,
+    move_scale: Option<&[f64]>,
+    backend: &wheelhouse_compute::Backend,
+) -> Result<wheelhouse_risk::book::StressGrid, Exit> {
+    let rerr = |e: wheelhouse_risk::RiskError| Exit::usage(anyhow!(e));
+    Ok(match args.vol_model {
+        VolModelArg::StickyStrike => stress_grid_with(
+            book,
+            &args.spot_moves,
+            &args.vol_shifts,
+            VolModel::StickyStrike,
+            move_scale,
+            backend,
+        )
+        .map_err(rerr)?,
+        VolModelArg::StickyDelta => {
+            // The smile's change per option position, from its underlying's fitted surface.
+            for p in book.iter().filter(|p| p.option.is_some()) {
+                if views[&p.underlying].chain.surface.is_none() {
+                    return Err(Exit::usage(anyhow!(
+                        "--vol-model sticky-delta: {} has no fitted volatility surface at the snapshot",
+                        p.underlying
+                    )));
+                }
+            }
+            let change = |i: usize, m: f64| -> f64 {
+                let p = &book[i];
+                let (Some(o), Some(surf)) = (p.option, views[&p.underlying].chain.surface.as_ref())
+                else {
+                    return 0.0;
+                };
+                let f = p.spot * ((o.rate - o.dividend_yield) * o.years).exp();
+                let k = (o.strike / f).ln();
+                surf.implied_vol(o.years, k - (1.0 + m).ln()) - surf.implied_vol(o.years, k)
+            };
+            stress_grid_with(
+                book,
+                &args.spot_moves,
+                &args.vol_shifts,
+                VolModel::StickyDelta(&change),
+                move_scale,
+                backend,
+            )
+            .map_err(rerr)?
+        }
+    })
+}
+
+/// The beta of `underlying` in the beta section, if estimated.
+fn beta_of(section: &serde_json::Value, underlying: &str) -> Option<f64> {
+    section["by_underlying"]
+        .as_array()?
+        .iter()
+        .find(|r| r["underlying"] == underlying)?["beta"]
+        .as_f64()
 }

@@ -619,6 +619,27 @@ fn risk_report_and_its_errors() {
         v["beta_weighted"]
     );
     assert_eq!(v["stress_vol_model"], "sticky-strike");
+    // Per-underlying grids add up to the book's (perfect correlation: same moves) and the P&L
+    // explain is there, small moves nearly fully explained.
+    let per = v["stress_by_underlying"].as_array().unwrap();
+    assert_eq!(per.len(), 2);
+    let cell = |g: &serde_json::Value, i: usize, j: usize| g["cells"][i][j].as_f64().unwrap();
+    for (i, j) in [(0, 0), (2, 1)] {
+        let sum: f64 = per.iter().map(|u| cell(&u["grid"], i, j)).sum();
+        let book = cell(&v["stress"], i, j);
+        assert!(
+            (sum - book).abs() <= 1e-9 * book.abs().max(1.0),
+            "{sum} vs {book}"
+        );
+    }
+    let ex = v["pnl_explain"].as_array().unwrap();
+    assert_eq!(ex.len(), 6);
+    let small = &ex[2]["explain"];
+    assert!(
+        small["unexplained"].as_f64().unwrap().abs()
+            < 0.01 * small["full"].as_f64().unwrap().abs().max(1.0),
+        "{small}"
+    );
     let b = json(&wh(
         &db,
         &[
@@ -635,10 +656,13 @@ fn risk_report_and_its_errors() {
             "IBM",
             "--vol-model",
             "sticky-delta",
+            "--stress-correlation",
+            "beta",
             "--format",
             "json",
         ],
     ));
+    assert_eq!(b["stress_correlation"], "beta");
     let bw = &b["beta_weighted"];
     let rows = bw["by_underlying"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{bw}");
@@ -662,6 +686,23 @@ fn risk_report_and_its_errors() {
     let zero = moves.iter().position(|m| m.as_f64() == Some(0.0)).unwrap();
     assert_eq!(b["stress"]["cells"][zero], v["stress"]["cells"][zero]);
     assert_ne!(b["stress"]["cells"][0], v["stress"]["cells"][0]);
+    // Beta moves need a benchmark with history: SPY is not in the sample store.
+    let o = wh(
+        &db,
+        &[
+            "risk",
+            "--portfolio",
+            p.to_str().unwrap(),
+            "--at",
+            "2013-03-01",
+            "--paths",
+            "1000",
+            "--stress-correlation",
+            "beta",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("no beta"), "{}", err(&o));
     // Same seed, same VaR.
     let again = json(&wh(
         &db,

@@ -488,7 +488,7 @@ mod tests {
     #[test]
     fn lanes_match_scalar_normals() {
         let key = key_of(0xDEAD_BEEF_0000_0042);
-        let p0: [u32; 16] = std::array::from_fn(|l| u32::MAX - 7 + l as u32);
+        let p0: [u32; 16] = std::array::from_fn(|l| (u32::MAX - 7).wrapping_add(l as u32));
         let p1 = [3u32; 16];
         let mut za = [0.0; 16];
         let mut zb = [0.0; 16];

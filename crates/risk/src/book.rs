@@ -169,14 +169,15 @@ fn reprice(
     scen: &[(f64, f64)],
     backend: &Backend,
 ) -> Result<wheelhouse_compute::GreeksBatch, RiskError> {
-    reprice_with(book, scen, VolModel::StickyStrike, backend)
+    reprice_with(book, scen, VolModel::StickyStrike, None, backend)
 }
 
-/// [`reprice`] under a vol model.
+/// [`reprice`] under a vol model, position `i`'s spot moving by `m·scale[i]`.
 fn reprice_with(
     book: &[BookPosition],
     scen: &[(f64, f64)],
     model: VolModel<'_>,
+    scale: Option<&[f64]>,
     backend: &Backend,
 ) -> Result<wheelhouse_compute::GreeksBatch, RiskError> {
     let opts: Vec<(usize, &BookPosition, OptionTerms)> = book
@@ -195,6 +196,7 @@ fn reprice_with(
     let mut style = Vec::with_capacity(n);
     for &(m, v) in scen {
         for (i, p, o) in &opts {
+            let m = m * scale.map_or(1.0, |s| s[*i]);
             kind.push(o.kind);
             spot.push(p.spot * (1.0 + m));
             strike.push(o.strike);
@@ -312,21 +314,46 @@ pub fn stress_grid(
         spot_moves,
         vol_shifts,
         VolModel::StickyStrike,
+        None,
         backend,
     )
 }
 
-/// [`stress_grid`] under a chosen [`VolModel`].
+/// [`stress_grid`] under a chosen [`VolModel`] and correlation assumption: with `move_scale`,
+/// position `i`'s underlying moves by `m·move_scale[i]` in the row of move `m` (e.g. its beta
+/// to a benchmark: the grid's moves are then the benchmark's, and each underlying follows by
+/// its beta); without, every underlying moves by `m` (perfect correlation).
 ///
 /// # Errors
-/// As [`stress_grid`]; a revalued option whose IV the model takes to zero or below.
+/// As [`stress_grid`]; a scale slice of the wrong length or a scaled move of −100 % or worse;
+/// a revalued option whose IV the model takes to zero or below.
 pub fn stress_grid_with(
     book: &[BookPosition],
     spot_moves: &[f64],
     vol_shifts: &[f64],
     model: VolModel<'_>,
+    move_scale: Option<&[f64]>,
     backend: &Backend,
 ) -> Result<StressGrid, RiskError> {
+    if let Some(sc) = move_scale {
+        if sc.len() != book.len() {
+            return Err(RiskError::Input(format!(
+                "{} move scales for {} positions",
+                sc.len(),
+                book.len()
+            )));
+        }
+        for (i, f) in sc.iter().enumerate() {
+            if let Some(m) = spot_moves
+                .iter()
+                .find(|m| !(f.is_finite() && **m * f > -1.0))
+            {
+                return Err(RiskError::Input(format!(
+                    "position {i}: move {m} × scale {f} is not a move above −100 %"
+                )));
+            }
+        }
+    }
     check(book)?;
     if spot_moves.is_empty() || vol_shifts.is_empty() {
         return Err(RiskError::Input(
@@ -346,14 +373,15 @@ pub fn stress_grid_with(
             scen.push((m, v));
         }
     }
-    let g = reprice_with(book, &scen, model, backend)?;
+    let g = reprice_with(book, &scen, model, move_scale, backend)?;
     let nopt = book.iter().filter(|p| p.option.is_some()).count();
     let pos_pnl = |si: usize| -> Vec<f64> {
         let (m, _) = scen[si];
         let mut k = 0;
         book.iter()
-            .map(|p| match p.option {
-                None => p.quantity * p.spot * m,
+            .enumerate()
+            .map(|(i, p)| match p.option {
+                None => p.quantity * p.spot * m * move_scale.map_or(1.0, |s| s[i]),
                 Some(_) => {
                     let r = p.quantity * (g.price[si * nopt + k] - g.price[k]);
                     k += 1;

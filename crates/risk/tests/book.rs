@@ -122,7 +122,15 @@ fn sticky_delta_cells_follow_the_smile() {
     };
     let moves = [-0.2, -0.05, 0.1];
     let shifts = [0.0, 0.05];
-    let g = stress_grid_with(&bk, &moves, &shifts, VolModel::StickyDelta(&change), &b).unwrap();
+    let g = stress_grid_with(
+        &bk,
+        &moves,
+        &shifts,
+        VolModel::StickyDelta(&change),
+        None,
+        &b,
+    )
+    .unwrap();
     let strike_grid = stress_grid(&bk, &moves, &shifts, &b).unwrap();
     for (i, &m) in moves.iter().enumerate() {
         for (j, &v) in shifts.iter().enumerate() {
@@ -149,9 +157,79 @@ fn sticky_delta_cells_follow_the_smile() {
     // Down 20 %: IVs of the (short) options fall along the skew → smaller loss.
     assert!(g.cells[0][0] > strike_grid.cells[0][0]);
     // Zero move: both models agree exactly.
-    let z = stress_grid_with(&bk, &[0.0], &[0.05], VolModel::StickyDelta(&change), &b).unwrap();
+    let z = stress_grid_with(
+        &bk,
+        &[0.0],
+        &[0.05],
+        VolModel::StickyDelta(&change),
+        None,
+        &b,
+    )
+    .unwrap();
     let zs = stress_grid(&bk, &[0.0], &[0.05], &b).unwrap();
     assert_eq!(z.cells[0][0].to_bits(), zs.cells[0][0].to_bits());
+}
+
+/// Beta-scaled moves: each cell equals single revaluations with position i's spot moved by
+/// β_i·m; β = 1 everywhere is the perfect-correlation grid to the bit.
+#[test]
+fn beta_scaled_grid_moves_each_underlying_by_its_beta() {
+    let b = Backend::cpu(Some(2)).unwrap();
+    let bk = book();
+    let betas: Vec<f64> = bk
+        .iter()
+        .map(|p| if p.underlying == "AAA" { 1.4 } else { 0.6 })
+        .collect();
+    let moves = [-0.2, 0.1];
+    let shifts = [0.0, 0.1];
+    let g = stress_grid_with(
+        &bk,
+        &moves,
+        &shifts,
+        VolModel::StickyStrike,
+        Some(&betas),
+        &b,
+    )
+    .unwrap();
+    for (i, &m) in moves.iter().enumerate() {
+        for (j, &v) in shifts.iter().enumerate() {
+            let want: f64 = bk
+                .iter()
+                .zip(&betas)
+                .map(|(p, be)| p.quantity * (value(p, m * be, v) - value(p, 0.0, 0.0)))
+                .sum();
+            let scale: f64 = bk.iter().map(|p| (p.quantity * value(p, m, v)).abs()).sum();
+            assert!((g.cells[i][j] - want).abs() <= 1e-12 * scale, "({m}, {v})");
+        }
+    }
+    let ones = vec![1.0; bk.len()];
+    let g1 = stress_grid_with(
+        &bk,
+        &moves,
+        &shifts,
+        VolModel::StickyStrike,
+        Some(&ones),
+        &b,
+    )
+    .unwrap();
+    let g0 = stress_grid(&bk, &moves, &shifts, &b).unwrap();
+    assert_eq!(g1, g0);
+    // A beta that takes a move past −100 % is refused.
+    let big = vec![6.0; bk.len()];
+    assert!(
+        stress_grid_with(&bk, &moves, &shifts, VolModel::StickyStrike, Some(&big), &b).is_err()
+    );
+    assert!(
+        stress_grid_with(
+            &bk,
+            &moves,
+            &shifts,
+            VolModel::StickyStrike,
+            Some(&[1.0]),
+            &b
+        )
+        .is_err()
+    );
 }
 
 #[test]
