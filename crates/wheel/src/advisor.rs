@@ -33,6 +33,8 @@ use crate::config::AdvisorConfig;
 use crate::ledger::{AccountType, InstrumentKind, Ledger, Position};
 use crate::manage::{Management, manage_option};
 use crate::probability::{Gbm, RealizedVol, realized_vol};
+use wheelhouse_risk::margin::{LegKind, MarginLeg, MarginMethod, RegT};
+
 use crate::sizing::{
     Cap, Sizing, allowed, bind, cash_secured, kelly_contracts, kelly_lognormal, reg_t_naked,
 };
@@ -258,19 +260,11 @@ fn mark_of(p: &Position, markets: &BTreeMap<String, MarketView>) -> Option<(f64,
 pub fn account_risk(ledger: &Ledger, markets: &BTreeMap<String, MarketView>) -> AccountRisk {
     let positions = ledger.positions();
     let mut nlv = ledger.cash();
-    let mut req = BTreeMap::<String, f64>::new();
+    let mut legs = BTreeMap::<String, Vec<MarginLeg>>::new();
     let mut spn = 0.0;
     let mut dd = 0.0;
     let mut unmarked = Vec::new();
     let mut short_value = 0.0;
-    let shares_of = |u: &str| -> f64 {
-        positions
-            .iter()
-            .filter(|p| p.underlying == u && p.kind == InstrumentKind::Stock)
-            .map(|p| p.quantity)
-            .sum()
-    };
-    let mut call_cover: BTreeMap<String, f64> = BTreeMap::new();
     for p in &positions {
         let (mark, delta, spot) = match mark_of(p, markets) {
             Some(x) => x,
@@ -298,53 +292,34 @@ pub fn account_risk(ledger: &Ledger, markets: &BTreeMap<String, MarketView>) -> 
         if delta.is_finite() {
             dd += delta * p.quantity * p.multiplier * spot;
         }
-        let r = req.entry(p.underlying.clone()).or_default();
-        match (p.kind, p.quantity < 0.0) {
-            (InstrumentKind::Stock, false) => {
-                *r += match ledger.account() {
-                    AccountType::Cash => value,
-                    AccountType::Margin => 0.5 * value,
-                }
-            }
-            (InstrumentKind::Put, true) => {
-                let k = p.strike.unwrap_or(0.0);
-                spn += k * p.multiplier * -p.quantity;
-                *r += -p.quantity
-                    * match ledger.account() {
-                        AccountType::Cash => cash_secured(k, p.multiplier),
-                        AccountType::Margin => reg_t_naked(
-                            OptionType::Put,
-                            if spot.is_finite() { spot } else { k },
-                            k,
-                            mark,
-                            p.multiplier,
-                        ),
-                    };
-            }
-            (InstrumentKind::Call, true) => {
-                // Covered by shares first; the rest is naked (Reg-T).
-                let cover = call_cover
-                    .entry(p.underlying.clone())
-                    .or_insert_with(|| shares_of(&p.underlying));
-                let need = -p.quantity * p.multiplier;
-                let covered = need.min(cover.max(0.0));
-                *cover -= covered;
-                let naked = (need - covered) / p.multiplier;
-                if naked > 0.0 {
-                    let k = p.strike.unwrap_or(0.0);
-                    *r += naked
-                        * reg_t_naked(
-                            OptionType::Call,
-                            if spot.is_finite() { spot } else { k },
-                            k,
-                            mark,
-                            p.multiplier,
-                        );
-                }
-            }
-            _ => {}
+        let leg_kind = match p.kind {
+            InstrumentKind::Stock => Some(LegKind::Stock),
+            InstrumentKind::Call => Some(LegKind::Call),
+            InstrumentKind::Put => Some(LegKind::Put),
+            InstrumentKind::Cash => None,
+        };
+        if p.kind == InstrumentKind::Put && p.quantity < 0.0 {
+            spn += p.strike.unwrap_or(0.0) * p.multiplier * -p.quantity;
+        }
+        let g = legs.entry(p.underlying.clone()).or_default();
+        if let Some(kind) = leg_kind {
+            g.push(MarginLeg {
+                kind,
+                quantity: p.quantity,
+                strike: p.strike.unwrap_or(0.0),
+                mark,
+                spot,
+                multiplier: p.multiplier,
+            });
         }
     }
+    // Requirements per underlying through the margin method (Reg-T; the seam for portfolio
+    // margin).
+    let cash_account = ledger.account() == AccountType::Cash;
+    let req: BTreeMap<String, f64> = legs
+        .iter()
+        .map(|(u, g)| (u.clone(), RegT.requirement(g, cash_account)))
+        .collect();
     let total: f64 = req.values().sum();
     let bp = match ledger.account() {
         // Cash account: cash less put collateral (stock is paid for already).
