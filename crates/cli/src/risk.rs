@@ -488,6 +488,21 @@ pub fn risk(
             }
         },
     };
+    // The P&L sample (and the VaR's working copy) from the machine's memory budget: an
+    // oversized run is refused up front instead of the process being killed.
+    let budget = wheelhouse_hardware::budget::Budget::for_machine(
+        &wheelhouse_hardware::Probe::system().hardware(
+            wheelhouse_hardware::GpuReport::unavailable("not probed".into()),
+        ),
+        0.8,
+    );
+    let _mc_memory = budget
+        .reserve(
+            "engines",
+            (args.paths as u64).saturating_mul(16),
+            wheelhouse_hardware::budget::Priority::Normal,
+        )
+        .map_err(|e| Exit::usage(anyhow!("--paths {}: {e}", args.paths)))?;
     let (mut report, pb) = crate::data::progress_after_1s("Monte Carlo", "paths");
     let t = Instant::now();
     let mc =

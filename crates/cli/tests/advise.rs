@@ -767,6 +767,21 @@ fn risk_report_and_its_errors() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("paths"), "{}", err(&o));
+    // An oversized run is refused by the memory budget, not killed by the kernel.
+    let o = wh(
+        &db,
+        &[
+            "risk",
+            "--portfolio",
+            p.to_str().unwrap(),
+            "--at",
+            "2013-03-01",
+            "--paths",
+            "100000000000",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("memory budget exhausted"), "{}", err(&o));
     let o = wh(&db, &["risk", "--at", "2013-03-01"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("empty portfolio"), "{}", err(&o));

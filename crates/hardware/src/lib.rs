@@ -4,6 +4,9 @@
 //! state the thermal and throttle policy watches — GPU temperature, power, clocks, utilization,
 //! throttle reasons, and CPU temperatures where the kernel exposes them.
 //!
+//! [`budget`] splits the memory the process may use into named components with RAII
+//! reservations, priorities and pressure callbacks.
+//!
 //! Everything is read from Linux's `/proc` and `/sys` under a root directory ([`Probe::at`]),
 //! so the parsers are tested on fixture trees; [`Probe::system`] reads the real ones. Missing
 //! files give `None` / empty lists, never an error: a field the machine does not expose is
@@ -16,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub mod budget;
 mod gpu;
 
 pub use gpu::{GpuInfo, GpuLive, GpuProbe, GpuReport};
