@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
+use wheelhouse_hardware::thermal::{Policy, PolicyMode, Sample};
 use wheelhouse_hardware::{GpuProbe, GpuReport, Hardware, LiveState, Probe};
 
 use crate::{EXIT_OK, Exit, Format};
@@ -21,6 +22,51 @@ pub struct HwArgs {
     /// Stop after this many samples with --watch.
     #[arg(long)]
     pub count: Option<u64>,
+    /// Thermal policy mode the samples are judged by (thresholds, batch and worker factors).
+    #[arg(long, value_enum, default_value = "balanced")]
+    pub policy: PolicyArg,
+}
+
+/// `--policy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PolicyArg {
+    /// Full speed until hot (warm 85 °C, hot 92 °C).
+    Maximum,
+    /// Warm 78 °C, hot 87 °C.
+    Balanced,
+    /// Warm 70 °C, hot 80 °C; smaller batches from the start.
+    Conservative,
+}
+
+fn policy_json(
+    p: &Policy,
+    t: Option<&wheelhouse_hardware::thermal::Transition>,
+) -> serde_json::Value {
+    json!({
+        "mode": p.mode,
+        "state": p.state,
+        "batch_scale": p.batch_scale(),
+        "worker_scale": p.worker_scale(),
+        "headroom_c": p.headroom_c(),
+        "transition": t,
+    })
+}
+
+fn print_policy(p: &Policy, t: Option<&wheelhouse_hardware::thermal::Transition>) {
+    println!(
+        "policy {:?}: {:?}, batch ×{}, workers ×{}, headroom {}",
+        p.mode,
+        p.state,
+        p.batch_scale(),
+        p.worker_scale(),
+        p.headroom_c()
+            .map_or("unknown (no temperature exposed)".into(), |h| format!(
+                "{h:.1} °C"
+            ))
+    );
+    if let Some(t) = t {
+        println!("  {:?} → {:?}: {}", t.from, t.to, t.reason);
+    }
 }
 
 fn gib(b: Option<u64>) -> String {
@@ -156,24 +202,42 @@ pub fn hw(args: HwArgs, format: Option<Format>) -> Result<u8, Exit> {
     };
     let hw = probe.hardware(report);
     let json = matches!(format, Some(Format::Json));
+    let mut policy = Policy::new(match args.policy {
+        PolicyArg::Maximum => PolicyMode::Maximum,
+        PolicyArg::Balanced => PolicyMode::Balanced,
+        PolicyArg::Conservative => PolicyMode::Conservative,
+    });
     let live = probe.live(gpu.as_ref().ok());
+    let t = policy.update(&Sample::of(&live));
     if json {
-        println!("{}", json!({"hardware": hw, "live": live}));
+        println!(
+            "{}",
+            json!({"hardware": hw, "live": live, "policy": policy_json(&policy, t.as_ref())})
+        );
     } else {
         print_static(&hw);
         println!();
         print_live(&live);
+        print_policy(&policy, t.as_ref());
     }
     if args.watch {
         let mut n = 1u64;
         while args.count.is_none_or(|c| n < c) {
             std::thread::sleep(Duration::from_secs_f64(args.interval));
             let live = probe.live(gpu.as_ref().ok());
+            let t = policy.update(&Sample::of(&live));
+            if let Some(t) = &t {
+                tracing::info!("thermal policy: {:?} → {:?}: {}", t.from, t.to, t.reason);
+            }
             if json {
-                println!("{}", json!({"live": live}));
+                println!(
+                    "{}",
+                    json!({"live": live, "policy": policy_json(&policy, t.as_ref())})
+                );
             } else {
                 println!();
                 print_live(&live);
+                print_policy(&policy, t.as_ref());
             }
             n += 1;
         }

@@ -292,6 +292,8 @@ pub fn risk(
     threads: Option<usize>,
 ) -> Result<u8, Exit> {
     let started = Instant::now();
+    // The device first: `--device cuda` without a GPU fails before any store work.
+    let backend = crate::backend(threads)?;
     let s = settings(flags)?;
     let store = open_for_reading(&s)?;
     let now = at_or_now(args.at.as_deref())?;
@@ -340,7 +342,6 @@ pub fn risk(
         }
     }
     let book = book_of(&ledger, &views, now)?;
-    let backend = crate::backend(threads)?;
     let rerr = |e: wheelhouse_risk::RiskError| Exit::usage(anyhow!(e));
     let t = Instant::now();
     let exp = exposures(&book, &backend).map_err(rerr)?;

@@ -365,6 +365,8 @@ fn hw_reports_the_machine() {
     assert!(hw["usable_cores"].as_u64().unwrap() >= 1);
     assert!(hw["gpus"]["nvml"].as_bool().unwrap() || hw["gpus"]["reason"].is_string());
     assert!(v["live"]["cpu_temperatures"].is_array());
+    assert_eq!(v["policy"]["mode"], "Balanced");
+    assert!(v["policy"]["batch_scale"].as_f64().unwrap() > 0.0);
     let o = wh(&[
         "hw",
         "--format",

@@ -4,7 +4,8 @@
 //! state the thermal and throttle policy watches — GPU temperature, power, clocks, utilization,
 //! throttle reasons, and CPU temperatures where the kernel exposes them.
 //!
-//! [`budget`] splits the memory the process may use into named components with RAII
+//! [`thermal`] turns sampled temperatures and GPU throttle reasons into a policy state with
+//! hysteresis (batch-size and worker factors, headroom). [`budget`] splits the memory the process may use into named components with RAII
 //! reservations, priorities and pressure callbacks.
 //!
 //! Everything is read from Linux's `/proc` and `/sys` under a root directory ([`Probe::at`]),
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 pub mod budget;
 mod gpu;
+pub mod thermal;
 
 pub use gpu::{GpuInfo, GpuLive, GpuProbe, GpuReport};
 
