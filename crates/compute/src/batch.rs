@@ -177,6 +177,31 @@ pub struct GreeksBatch {
 }
 
 impl GreeksBatch {
+    /// Element `j`'s values (`None`: NaN everywhere).
+    fn set(&mut self, j: usize, g: Option<&Greeks>) {
+        let v = g.map_or([f64::NAN; 9], |g| {
+            [
+                g.price, g.delta, g.gamma, g.vega, g.theta, g.rho, g.vanna, g.volga, g.charm,
+            ]
+        });
+        for (c, x) in [
+            &mut self.price,
+            &mut self.delta,
+            &mut self.gamma,
+            &mut self.vega,
+            &mut self.theta,
+            &mut self.rho,
+            &mut self.vanna,
+            &mut self.volga,
+            &mut self.charm,
+        ]
+        .into_iter()
+        .zip(v)
+        {
+            c[j] = x;
+        }
+    }
+
     fn with_len(n: usize) -> Self {
         let v = || vec![f64::NAN; n];
         GreeksBatch {
@@ -215,7 +240,6 @@ struct GreeksChunk<'a> {
 }
 
 impl GreeksChunk<'_> {
-    #[inline]
     fn put(&mut self, j: usize, g: &Greeks) {
         self.price[j] = g.price;
         self.delta[j] = g.delta;
@@ -492,6 +516,36 @@ impl Backend {
         self.fallbacks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Price + Greeks on the accelerator when the batch is all European and large enough;
+    /// `Some(elements left to the CPU)` when it ran, `None` to run it on the CPU.
+    fn try_accelerated_greeks(
+        &self,
+        batch: &OptionBatch<'_>,
+        out: &mut GreeksBatch,
+    ) -> Option<Vec<usize>> {
+        let n = out.price.len();
+        if n < crate::cuda::MIN_DEVICE_PATHS
+            || batch
+                .style
+                .is_some_and(|st| st.iter().any(|s| *s != ExerciseStyle::European))
+        {
+            return None;
+        }
+        let a = self.accel()?;
+        if n < a.min_greeks() {
+            return None;
+        }
+        match a.greeks(batch, out) {
+            Ok(flagged) => Some(flagged),
+            Err(why) => {
+                self.fallbacks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!("{} failed, the CPU runs the batch: {why}", a.describe());
+                None
+            }
+        }
+    }
+
     pub(crate) fn try_accelerated(
         &self,
         book: &crate::mc::McBook<'_>,
@@ -549,6 +603,23 @@ impl Backend {
     pub fn greeks(&self, batch: &OptionBatch<'_>) -> Result<GreeksBatch, BatchError> {
         let n = batch.len()?;
         let mut out = GreeksBatch::with_len(n);
+        if let Some(flagged) = self.try_accelerated_greeks(batch, &mut out) {
+            // The elements the device left to the reference.
+            for j in flagged {
+                let (e, _) = batch.get(j);
+                match wheelhouse_pricing::black::validate_bsm(&e) {
+                    Ok(()) => out.set(
+                        j,
+                        Some(&wheelhouse_pricing::black::bsm_greeks_unchecked(&e)),
+                    ),
+                    Err(err) => {
+                        out.set(j, None);
+                        out.status[j] = Status::Failed(err);
+                    }
+                }
+            }
+            return Ok(out);
+        }
         let american = self.american;
         let chunks = split_greeks(&mut out);
         self.pool.install(|| {

@@ -6,7 +6,10 @@
 //! What runs here now: the fused Monte Carlo kernel (`kernels/mc.cu`: Philox paths, Cholesky,
 //! jumps, vol of vol, BSM revaluation, P&L per path) behind [`crate::Backend::mc_pnl`], with
 //! the same Philox streams and AS 241 transform as the CPU (normals agree to a few ulps: the
-//! kernel's tails use CUDA's `log`, the CPU a table `ln`), so P&L agrees to rounding.
+//! kernel's tails use CUDA's `log`, the CPU a table `ln`), so P&L agrees to rounding; and the
+//! European price + Greeks kernel (`kernels/greeks.cu`) behind [`crate::Backend::greeks`],
+//! within the CPU kernels' tolerance of the reference on 24 M random options, but off by
+//! default until its host transfers are fast (see `min_greeks`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -21,6 +24,8 @@ use crate::philox::key_of;
 
 /// The Monte Carlo kernel's source (without its coefficient header).
 pub const MC_SOURCE: &str = include_str!("kernels/mc.cu");
+/// The price + Greeks kernel's source.
+pub const GREEKS_SOURCE: &str = include_str!("kernels/greeks.cu");
 /// Fewest paths for which a device is even considered (below, the CPU always runs).
 pub const MIN_DEVICE_PATHS: usize = 64;
 /// Most underlyings the Monte Carlo kernel handles (its per-thread arrays).
@@ -38,6 +43,22 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Why it could not, as text (the caller falls back to the CPU).
     fn mc_pnl(&self, book: &McBook<'_>, first_path: u64, out: &mut [f64]) -> Result<(), String>;
+    /// Fewest European elements worth sending for price + Greeks.
+    fn min_greeks(&self) -> usize {
+        usize::MAX
+    }
+    /// Price + Greeks of an all-European batch into `out`; returns the elements the device
+    /// left to the CPU reference (invalid inputs, far tails).
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller falls back to the CPU).
+    fn greeks(
+        &self,
+        _batch: &crate::OptionBatch<'_>,
+        _out: &mut crate::GreeksBatch,
+    ) -> Result<Vec<usize>, String> {
+        Err("no price + Greeks kernel".into())
+    }
 }
 
 /// Whether the CUDA driver and NVRTC libraries can be loaded (cudarc panics on a missing
@@ -59,6 +80,7 @@ pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     mc: CudaFunction,
+    greeks: CudaFunction,
     name: String,
     arch: String,
     sms: i32,
@@ -86,6 +108,14 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// Every kernel of the device module: the Monte Carlo kernel with its coefficient tables (the
+/// CPU's, to the bit) and the price + Greeks kernel.
+pub fn module_source() -> String {
+    let mut s = mc_source();
+    s.push_str(GREEKS_SOURCE);
+    s
 }
 
 /// The Monte Carlo kernel with its coefficient tables (the CPU's, to the bit).
@@ -195,10 +225,10 @@ impl CudaDevice {
             )
             .unwrap_or(0);
         let arch = format!("sm_{major}{minor}");
-        let src = mc_source();
+        let src = module_source();
         let (nv_major, nv_minor) = nvrtc_version()?;
         let key = format!(
-            "mc-{:016x}-{arch}-nvrtc{nv_major}.{nv_minor}.cubin",
+            "kernels-{:016x}-{arch}-nvrtc{nv_major}.{nv_minor}.cubin",
             fnv1a(src.as_bytes())
         );
         let cached = cache_dir().map(|d| d.join(&key));
@@ -225,11 +255,15 @@ impl CudaDevice {
         let mc = module
             .load_function("mc_pnl")
             .map_err(|e| format!("mc_pnl: {e}"))?;
+        let greeks = module
+            .load_function("bsm_greeks")
+            .map_err(|e| format!("bsm_greeks: {e}"))?;
         let stream = ctx.default_stream();
         Ok(CudaDevice {
             ctx,
             stream,
             mc,
+            greeks,
             name,
             arch,
             sms,
@@ -248,6 +282,95 @@ impl CudaDevice {
 }
 
 impl Accelerator for CudaDevice {
+    fn min_greeks(&self) -> usize {
+        // Off by default: measured end to end on an H200 (BENCHMARKS.md) the batch runs at
+        // 6.3 M options/s — fresh device buffers and pageable transfers of 16 columns per call
+        // dominate — while 16 host threads do 25 M/s. Pinned, reused staging buffers and
+        // device-resident chains are the next step; `WHEELHOUSE_GPU_GREEKS_MIN=N` turns it on
+        // from N elements (for measurement).
+        std::env::var("WHEELHOUSE_GPU_GREEKS_MIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX)
+    }
+
+    fn greeks(
+        &self,
+        batch: &crate::OptionBatch<'_>,
+        out: &mut crate::GreeksBatch,
+    ) -> Result<Vec<usize>, String> {
+        let n = batch.len().map_err(|e| e.to_string())?;
+        let (free, _) = self.memory()?;
+        if n * (7 * 8 + 4 + 9 * 8 + 4) + 4096 > free {
+            return Err(format!(
+                "{n} options do not fit in {free} bytes of device memory"
+            ));
+        }
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let kind: Vec<i32> = batch
+            .kind
+            .iter()
+            .map(|k| if *k == OptionType::Call { 0 } else { 1 })
+            .collect();
+        let d_kind = s.clone_htod(&kind).map_err(e)?;
+        let d_s = s.clone_htod(batch.spot).map_err(e)?;
+        let d_k = s.clone_htod(batch.strike).map_err(e)?;
+        let d_t = s.clone_htod(batch.years).map_err(e)?;
+        let d_r = s.clone_htod(batch.rate).map_err(e)?;
+        let d_q = s.clone_htod(batch.dividend_yield).map_err(e)?;
+        let d_v = s.clone_htod(batch.volatility).map_err(e)?;
+        let mut outs: Vec<cudarc::driver::CudaSlice<f64>> = (0..9)
+            .map(|_| s.alloc_zeros::<f64>(n))
+            .collect::<Result<_, _>>()
+            .map_err(e)?;
+        let mut d_status = s.alloc_zeros::<i32>(n).map_err(e)?;
+        let n_i = n as i32;
+        let cfg = LaunchConfig {
+            grid_dim: ((n as u32).div_ceil(256), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = s.launch_builder(&self.greeks);
+        b.arg(&n_i)
+            .arg(&d_kind)
+            .arg(&d_s)
+            .arg(&d_k)
+            .arg(&d_t)
+            .arg(&d_r)
+            .arg(&d_q)
+            .arg(&d_v);
+        for o in outs.iter_mut() {
+            b.arg(o);
+        }
+        b.arg(&mut d_status);
+        // SAFETY: the arguments match `bsm_greeks` in kernels/greeks.cu one for one (n, the
+        // kind and six input columns, nine output columns, the status column), every buffer
+        // holds `n` elements, and threads past `n` return at once.
+        unsafe { b.launch(cfg) }.map_err(|e| format!("launch: {e}"))?;
+        let cols: [&mut Vec<f64>; 9] = [
+            &mut out.price,
+            &mut out.delta,
+            &mut out.gamma,
+            &mut out.vega,
+            &mut out.theta,
+            &mut out.rho,
+            &mut out.vanna,
+            &mut out.volga,
+            &mut out.charm,
+        ];
+        for (dst, src) in cols.into_iter().zip(&outs) {
+            s.memcpy_dtoh(src, dst.as_mut_slice()).map_err(e)?;
+        }
+        let status = s.clone_dtoh(&d_status).map_err(e)?;
+        Ok(status
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c != 0)
+            .map(|(i, _)| i)
+            .collect())
+    }
+
     fn describe(&self) -> String {
         format!("{} ({}, {} SMs)", self.name, self.arch, self.sms)
     }

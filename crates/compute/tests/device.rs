@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wheelhouse_compute::cuda::{Accelerator, compile_cubin, libraries_present, mc_source};
+use wheelhouse_compute::cuda::{
+    Accelerator, compile_cubin, libraries_present, mc_source, module_source,
+};
 use wheelhouse_compute::{Backend, BatchError, DeviceChoice, McBook};
 use wheelhouse_core::OptionType;
 
@@ -25,6 +27,23 @@ impl Accelerator for Fake {
     }
     fn min_paths(&self) -> usize {
         100
+    }
+    fn min_greeks(&self) -> usize {
+        100
+    }
+    fn greeks(
+        &self,
+        batch: &wheelhouse_compute::OptionBatch<'_>,
+        _out: &mut wheelhouse_compute::GreeksBatch,
+    ) -> Result<Vec<usize>, String> {
+        match self {
+            Fake::Fails(n) => {
+                n.fetch_add(1, Ordering::Relaxed);
+                Err("injected fault: launch failed".into())
+            }
+            // Leaves every element to the CPU reference.
+            Fake::Marks(_) => Ok((0..batch.kind.len()).collect()),
+        }
     }
     fn mc_pnl(&self, _book: &McBook<'_>, _first: u64, out: &mut [f64]) -> Result<(), String> {
         match self {
@@ -174,7 +193,76 @@ fn kernels_compile_under_nvrtc_where_available() {
         return;
     }
     for arch in ["sm_80", "sm_90"] {
-        let cubin = compile_cubin(&mc_source(), arch).unwrap();
+        let cubin = compile_cubin(&module_source(), arch).unwrap();
         assert!(cubin.len() > 1000, "{arch}");
     }
+}
+
+/// Price + Greeks: a failing device falls back (counted) with the CPU's results; elements a
+/// device leaves to the reference get the scalar reference's values and errors; American
+/// batches never go to the device.
+#[test]
+fn greeks_dispatch_and_fallback() {
+    let n = 500;
+    let kind: Vec<OptionType> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                OptionType::Call
+            } else {
+                OptionType::Put
+            }
+        })
+        .collect();
+    let mut spot: Vec<f64> = (0..n).map(|i| 80.0 + (i % 40) as f64).collect();
+    spot[3] = -1.0;
+    let strike = vec![100.0; n];
+    let years: Vec<f64> = (0..n).map(|i| 0.05 + (i % 7) as f64 * 0.2).collect();
+    let rate = vec![0.03; n];
+    let q = vec![0.01; n];
+    let vol: Vec<f64> = (0..n).map(|i| 0.1 + (i % 5) as f64 * 0.1).collect();
+    let batch = wheelhouse_compute::OptionBatch {
+        kind: &kind,
+        spot: &spot,
+        strike: &strike,
+        years: &years,
+        rate: &rate,
+        dividend_yield: &q,
+        volatility: &vol,
+        style: None,
+    };
+    let want = Backend::cpu(Some(1)).unwrap().greeks(&batch).unwrap();
+    let failing = Backend::cpu(Some(1))
+        .unwrap()
+        .with_accelerator(Arc::new(Fake::Fails(AtomicU64::new(0))));
+    let got = failing.greeks(&batch).unwrap();
+    assert_eq!(failing.fallbacks(), 1);
+    assert_eq!(
+        got.price.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+        want.price.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+    );
+    let leaving = Backend::cpu(Some(1))
+        .unwrap()
+        .with_accelerator(Arc::new(Fake::Marks(AtomicU64::new(0))));
+    let got = leaving.greeks(&batch).unwrap();
+    assert_eq!(leaving.fallbacks(), 0);
+    assert!(!got.status[3].is_ok() && got.price[3].is_nan());
+    for i in (0..n).filter(|&i| i != 3) {
+        for (a, b) in [(got.price[i], want.price[i]), (got.vega[i], want.vega[i])] {
+            assert!(
+                (a - b).abs() <= 1e-13 * b.abs() + 1e-13,
+                "element {i}: {a} vs {b}"
+            );
+        }
+    }
+    // American elements keep the batch on the CPU (the fake would have flagged everything).
+    let styles = vec![wheelhouse_core::ExerciseStyle::American; n];
+    let am = wheelhouse_compute::OptionBatch {
+        style: Some(&styles),
+        ..batch
+    };
+    let failing2 = Backend::cpu(Some(1))
+        .unwrap()
+        .with_accelerator(Arc::new(Fake::Fails(AtomicU64::new(0))));
+    failing2.greeks(&am).unwrap();
+    assert_eq!(failing2.fallbacks(), 0);
 }
