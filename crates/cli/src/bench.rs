@@ -18,6 +18,8 @@ use crate::table::print_aligned;
 use crate::{EXIT_OK, Exit, Format};
 
 const PEERS_PY: &str = include_str!("peers.py");
+/// The numpy peer of the Monte Carlo suite (the same book, steps and revaluation).
+const MC_NUMPY_PY: &str = include_str!("../../risk/examples/mc_numpy.py");
 
 /// What to benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -27,6 +29,11 @@ pub enum Suite {
     /// Store imports: canonical Parquet and CSV quote files into a fresh store, with DuckDB's
     /// own unvalidated CSV reader as the peer (`--sizes` gives the row count).
     Import,
+    /// Monte Carlo VaR of the risk issue's book (10 correlated underlyings, 50 options, 21
+    /// daily steps, full BSM revaluation, 99 % VaR/CVaR with standard errors): ours on 1 and
+    /// all threads and on the `--device` GPU when one is used, numpy + scipy in the same run
+    /// (`--sizes` gives the path counts; the peer runs sizes up to 2 M).
+    Risk,
 }
 
 /// `wheelhouse bench`.
@@ -167,6 +174,9 @@ fn implied_vol_crate(price: f64, x: &Inputs, i: usize) -> Option<f64> {
 pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> Result<u8, Exit> {
     if args.suite == Suite::Import {
         return run_import(&args, format);
+    }
+    if args.suite == Suite::Risk {
+        return run_risk(&args, format, threads);
     }
     let all =
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -686,4 +696,108 @@ fn tempfile_dir() -> Result<std::path::PathBuf, Exit> {
     let base = std::env::temp_dir().join(format!("wheelhouse-bench-{}", std::process::id()));
     std::fs::create_dir_all(&base).with_context(|| format!("create {}", base.display()))?;
     Ok(base)
+}
+
+/// `wheelhouse bench risk`.
+fn run_risk(args: &BenchArgs, format: Option<Format>, threads: Option<usize>) -> Result<u8, Exit> {
+    use wheelhouse_risk::mc::{McSettings, benchmark_book, simulate};
+    let all =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let (u, c, p) = benchmark_book(50);
+    let mut rows: Vec<Row> = Vec::new();
+    for &paths in &args.sizes {
+        if paths == 0 {
+            return Err(Exit::usage(anyhow!("--sizes: zero paths")));
+        }
+        let s = McSettings {
+            paths,
+            horizon_days: 21,
+            seed: args.seed,
+            confidence: 0.99,
+            vol_shock: 0.0,
+            vol_of_vol: 0.0,
+            jumps: None,
+            american: false,
+        };
+        let mut ours = Vec::new();
+        let mut engines: Vec<(String, Backend, usize)> = Vec::new();
+        for t in if all > 1 { vec![1, all] } else { vec![1] } {
+            engines.push((
+                "wheelhouse CPU".into(),
+                Backend::cpu(Some(t)).map_err(anyhow::Error::from)?,
+                t,
+            ));
+        }
+        let dev = crate::backend(Some(all))?;
+        if let Some(name) = dev.accelerator() {
+            engines.push((format!("wheelhouse GPU {name}"), dev, all));
+        }
+        for (name, b, t) in &engines {
+            // Best of runs within --seconds (at least one).
+            let started = Instant::now();
+            let mut best = f64::INFINITY;
+            let mut var = f64::NAN;
+            while best.is_infinite() || started.elapsed().as_secs_f64() < args.seconds {
+                let t0 = Instant::now();
+                let r = simulate(&u, &c, &p, &s, b).map_err(|e| Exit::usage(anyhow!(e)))?;
+                best = best.min(t0.elapsed().as_secs_f64());
+                var = r.tail.var;
+            }
+            eprintln!(
+                "  monte_carlo {name:<34} paths={paths:<9} threads={t} {best:>8.4} s  VaR {var:.2}"
+            );
+            ours.push(rows.len());
+            rows.push(Row {
+                task: "monte_carlo".into(),
+                engine: name.clone(),
+                n: paths,
+                threads: *t,
+                per_sec: paths as f64 / best,
+                ratio_vs_peer: None,
+                note: format!("{best:.4} s, VaR {var:.2}"),
+            });
+        }
+        if args.no_peers || paths > 2_000_000 {
+            continue;
+        }
+        let dir = std::env::temp_dir().join(format!("wheelhouse-bench-mc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).context("temporary directory")?;
+        let script = dir.join("mc_numpy.py");
+        std::fs::write(&script, MC_NUMPY_PY).context("writing the numpy peer")?;
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(paths.to_string())
+            .stderr(Stdio::inherit())
+            .output();
+        let _ = std::fs::remove_dir_all(&dir);
+        let peer = out.ok().filter(|o| o.status.success()).and_then(|o| {
+            serde_json::from_slice::<serde_json::Value>(&o.stdout)
+                .ok()
+                .and_then(|v| Some((v["seconds"].as_f64()?, v["var"].as_f64()?)))
+        });
+        match peer {
+            Some((secs, var)) => {
+                let peer_rate = paths as f64 / secs;
+                eprintln!(
+                    "  monte_carlo {:<34} paths={paths:<9}           {secs:>8.4} s  VaR {var:.2}",
+                    "peer: numpy+scipy"
+                );
+                for &i in &ours {
+                    rows[i].ratio_vs_peer = Some(rows[i].per_sec / peer_rate);
+                }
+                rows.push(Row {
+                    task: "monte_carlo".into(),
+                    engine: "peer: numpy+scipy".into(),
+                    n: paths,
+                    threads: 0,
+                    per_sec: peer_rate,
+                    ratio_vs_peer: None,
+                    note: format!("{secs:.4} s, VaR {var:.2}"),
+                });
+            }
+            None => eprintln!("  peer numpy+scipy unavailable (python3 with numpy and scipy)"),
+        }
+    }
+    report(&rows, format.unwrap_or(Format::Table))?;
+    Ok(EXIT_OK)
 }

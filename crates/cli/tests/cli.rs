@@ -384,3 +384,33 @@ fn hw_reports_the_machine() {
     let o = wh(&["hw", "--watch", "--interval", "0"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `wheelhouse bench risk`: the Monte Carlo suite reports our engines (and the numpy peer when
+/// asked) with the same VaR on every thread count.
+#[test]
+fn bench_risk_runs_the_monte_carlo_suite() {
+    let o = wh(&[
+        "bench",
+        "risk",
+        "--sizes",
+        "3000",
+        "--seconds",
+        "0",
+        "--no-peers",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(!rows.is_empty());
+    let notes: Vec<&str> = rows.iter().map(|r| r["note"].as_str().unwrap()).collect();
+    let vars: Vec<&str> = notes
+        .iter()
+        .map(|n| n.split("VaR ").nth(1).unwrap())
+        .collect();
+    assert!(vars.iter().all(|v| *v == vars[0]), "{notes:?}");
+    assert!(
+        rows.iter()
+            .all(|r| r["task"] == "monte_carlo" && r["n"] == 3000)
+    );
+}

@@ -8,8 +8,7 @@
 use std::time::Instant;
 
 use wheelhouse_compute::{Backend, DeviceChoice};
-use wheelhouse_core::OptionType;
-use wheelhouse_risk::mc::{Holding, McSettings, Position, Underlying, simulate};
+use wheelhouse_risk::mc::{McSettings, benchmark_book, simulate};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -27,56 +26,7 @@ fn main() {
             .num_threads(t)
             .build_global();
     }
-    let nu = 10;
-    let u: Vec<Underlying> = (0..nu)
-        .map(|i| Underlying {
-            spot: 50.0 + 10.0 * i as f64,
-            vol: 0.2 + 0.02 * i as f64,
-            drift: 0.03,
-        })
-        .collect();
-    // Correlation 0.3 everywhere, 0.6 between neighbours.
-    let mut c = vec![0.3; nu * nu];
-    for i in 0..nu {
-        c[i * nu + i] = 1.0;
-        if i + 1 < nu {
-            c[i * nu + i + 1] = 0.6;
-            c[(i + 1) * nu + i] = 0.6;
-        }
-    }
-    let mut p: Vec<Position> = (0..n_options)
-        .map(|j| {
-            let ui = j % nu;
-            let kind = if j % 2 == 0 {
-                OptionType::Put
-            } else {
-                OptionType::Call
-            };
-            let m = 0.9 + 0.2 * (j as f64 / 49.0);
-            Position {
-                underlying: ui,
-                holding: Holding::Option {
-                    kind,
-                    strike: (u[ui].spot * m * 100.0).round() / 100.0,
-                    years: 0.1 + 0.01 * j as f64,
-                    rate: 0.03,
-                    dividend_yield: 0.01,
-                    vol: u[ui].vol + 0.03,
-                },
-                quantity: -100.0,
-            }
-        })
-        .collect();
-    if p.is_empty() {
-        // Paths only: one share of each underlying.
-        p = (0..nu)
-            .map(|i| Position {
-                underlying: i,
-                holding: Holding::Stock,
-                quantity: 1.0,
-            })
-            .collect();
-    }
+    let (u, c, p) = benchmark_book(n_options);
     let s = McSettings {
         paths,
         horizon_days: 21,
