@@ -560,10 +560,18 @@ impl Backend {
             return false;
         };
         if out.len() < a.min_paths() {
+            tracing::debug!(
+                "mc_pnl: {} paths on the CPU (below the device's {})",
+                out.len(),
+                a.min_paths()
+            );
             return false;
         }
         match a.mc_pnl(book, first_path, out) {
-            Ok(()) => true,
+            Ok(()) => {
+                tracing::debug!("mc_pnl: {} paths on {}", out.len(), a.describe());
+                true
+            }
             Err(why) => {
                 self.fallbacks
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
