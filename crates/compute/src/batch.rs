@@ -516,6 +516,13 @@ impl Backend {
         self.fallbacks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Counts and logs a batch the accelerator failed (the CPU runs it).
+    fn fell_back(&self, a: &dyn crate::cuda::Accelerator, why: &str) {
+        self.fallbacks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!("{} failed, the CPU runs the batch: {why}", a.describe());
+    }
+
     /// Price + Greeks on the accelerator when the batch is all European and large enough;
     /// `Some(elements left to the CPU)` when it ran, `None` to run it on the CPU.
     fn try_accelerated_greeks(
@@ -538,9 +545,7 @@ impl Backend {
         match a.greeks(batch, out) {
             Ok(flagged) => Some(flagged),
             Err(why) => {
-                self.fallbacks
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!("{} failed, the CPU runs the batch: {why}", a.describe());
+                self.fell_back(a.as_ref(), &why);
                 None
             }
         }
@@ -573,9 +578,7 @@ impl Backend {
                 true
             }
             Err(why) => {
-                self.fallbacks
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!("{} failed, the CPU runs the batch: {why}", a.describe());
+                self.fell_back(a.as_ref(), &why);
                 false
             }
         }

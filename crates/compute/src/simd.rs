@@ -1073,12 +1073,10 @@ impl Tile {
         }
     }
 
-    /// Every stage over the whole tile, from `input` and `kind` to `o`. Each stage is a loop
-    /// over the first half of the tile, lane `j` standing for the pack of lanes j and
-    /// j + TILE/2. (All the arrays are fields of the tile, so LLVM sees that they do not
-    /// overlap and vectorises every loop without run-time alias checks.)
+    /// The stages up to d₁, d₂ and the discount factors (shared by [`Tile::compute`] and
+    /// [`Tile::compute_price`]).
     #[inline(always)]
-    fn compute(&mut self) {
+    fn front_stages(&mut self) {
         for j in 0..TILE / PACK {
             self.stage_inputs(j);
         }
@@ -1107,6 +1105,15 @@ impl Tile {
         for j in 0..TILE / PACK {
             self.stage_discount(j);
         }
+    }
+
+    /// Every stage over the whole tile, from `input` and `kind` to `o`. Each stage is a loop
+    /// over the first half of the tile, lane `j` standing for the pack of lanes j and
+    /// j + TILE/2. (All the arrays are fields of the tile, so LLVM sees that they do not
+    /// overlap and vectorises every loop without run-time alias checks.)
+    #[inline(always)]
+    fn compute(&mut self) {
+        self.front_stages();
         self.tail_stages();
         for j in 0..TILE / PACK {
             self.stage_outputs(j);
@@ -1116,32 +1123,7 @@ impl Tile {
     /// As [`Tile::compute`] for the price alone (into `o[0]`).
     #[inline(always)]
     fn compute_price(&mut self) {
-        for j in 0..TILE / PACK {
-            self.stage_inputs(j);
-        }
-        for j in 0..TILE / PACK {
-            let (r, s1, lo) = ln_lookup(V::load(&self.ratio, j));
-            r.store(&mut self.ln_r, j);
-            s1.store(&mut self.ln_s1, j);
-            lo.store(&mut self.ln_lo, j);
-        }
-        for j in 0..TILE / PACK {
-            let (y, flag) = ln_finish(
-                V::load(&self.ratio, j),
-                V::load(&self.ln_r, j),
-                V::load(&self.ln_s1, j),
-                V::load(&self.ln_lo, j),
-            );
-            y.store(&mut self.ln_sk, j);
-            flag.store(&mut self.scalar_ln, j);
-        }
-        for_each_set(&self.scalar_ln, |j| self.ln_sk[j] = self.ratio[j].ln());
-        for j in 0..TILE / PACK {
-            self.stage_d(j);
-        }
-        for j in 0..TILE / PACK {
-            self.stage_discount(j);
-        }
+        self.front_stages();
         self.tail_stages();
         for j in 0..TILE / PACK {
             self.stage_price(j);
