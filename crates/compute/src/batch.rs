@@ -122,6 +122,19 @@ impl OptionBatch<'_> {
     }
 
     #[inline]
+    /// Elements `r` as a run for the vector kernels (taken as European).
+    fn euro(&self, r: std::ops::Range<usize>) -> crate::simd::EuroIn<'_> {
+        crate::simd::EuroIn {
+            kind: &self.kind[r.clone()],
+            spot: &self.spot[r.clone()],
+            strike: &self.strike[r.clone()],
+            years: &self.years[r.clone()],
+            rate: &self.rate[r.clone()],
+            dividend_yield: &self.dividend_yield[r.clone()],
+            volatility: &self.volatility[r],
+        }
+    }
+
     fn get(&self, i: usize) -> (BsmInputs, ExerciseStyle) {
         (
             BsmInputs {
@@ -647,16 +660,7 @@ impl Backend {
                             .map_or(len, |p| j + p)
                     });
                     if end > j {
-                        let r = c.start + j..c.start + end;
-                        let inp = crate::simd::EuroIn {
-                            kind: &batch.kind[r.clone()],
-                            spot: &batch.spot[r.clone()],
-                            strike: &batch.strike[r.clone()],
-                            years: &batch.years[r.clone()],
-                            rate: &batch.rate[r.clone()],
-                            dividend_yield: &batch.dividend_yield[r.clone()],
-                            volatility: &batch.volatility[r],
-                        };
+                        let inp = batch.euro(c.start + j..c.start + end);
                         let mut out = crate::simd::EuroOut {
                             cols: [
                                 &mut c.price[j..end],
@@ -707,16 +711,7 @@ impl Backend {
                 .enumerate()
                 .for_each(|(ci, (p, st))| {
                     let start = ci * CHUNK;
-                    let r = start..start + p.len();
-                    let inp = crate::simd::EuroIn {
-                        kind: &batch.kind[r.clone()],
-                        spot: &batch.spot[r.clone()],
-                        strike: &batch.strike[r.clone()],
-                        years: &batch.years[r.clone()],
-                        rate: &batch.rate[r.clone()],
-                        dividend_yield: &batch.dividend_yield[r.clone()],
-                        volatility: &batch.volatility[r],
-                    };
+                    let inp = batch.euro(start..start + p.len());
                     let mut failures = Vec::new();
                     crate::simd::european_prices(&inp, p, &mut failures);
                     for (j, e) in failures {

@@ -1073,6 +1073,26 @@ impl Tile {
         }
     }
 
+    /// Loads elements `i .. i + m` of a run (m ≤ [`TILE`]), padding the rest with [`FILL`].
+    #[inline(always)]
+    fn load(&mut self, inp: &EuroIn<'_>, i: usize, m: usize) {
+        let cols = [
+            inp.spot,
+            inp.strike,
+            inp.years,
+            inp.rate,
+            inp.dividend_yield,
+            inp.volatility,
+        ];
+        for (c, (x, col)) in self.input.iter_mut().zip(cols).enumerate() {
+            if m < TILE {
+                x.fill(FILL[c]);
+            }
+            x[..m].copy_from_slice(&col[i..i + m]);
+        }
+        self.kind[..m].copy_from_slice(&inp.kind[i..i + m]);
+    }
+
     /// The stages up to d₁, d₂ and the discount factors (shared by [`Tile::compute`] and
     /// [`Tile::compute_price`]).
     #[inline(always)]
@@ -1495,25 +1515,11 @@ fn run_mc_tiles(inp: &McPriceIn<'_>, price: &mut [f64], failures: &mut Vec<(usiz
 #[inline(always)]
 fn run_price_tiles(inp: &EuroIn<'_>, price: &mut [f64], failures: &mut Vec<(usize, PricingError)>) {
     let n = inp.len();
-    let cols = [
-        inp.spot,
-        inp.strike,
-        inp.years,
-        inp.rate,
-        inp.dividend_yield,
-        inp.volatility,
-    ];
     let mut tile = Tile::new();
     let mut i = 0;
     while i < n {
         let m = TILE.min(n - i);
-        for (c, (x, col)) in tile.input.iter_mut().zip(cols).enumerate() {
-            if m < TILE {
-                x.fill(FILL[c]);
-            }
-            x[..m].copy_from_slice(&col[i..i + m]);
-        }
-        tile.kind[..m].copy_from_slice(&inp.kind[i..i + m]);
+        tile.load(inp, i, m);
         tile.compute_price();
         price[i..i + m].copy_from_slice(&tile.o[0][..m]);
         for_each_set(&tile.redo, |j| {
@@ -1529,25 +1535,11 @@ fn run_price_tiles(inp: &EuroIn<'_>, price: &mut [f64], failures: &mut Vec<(usiz
 #[inline(always)]
 fn run_tiles(inp: &EuroIn<'_>, out: &mut EuroOut<'_>) {
     let n = inp.len();
-    let cols = [
-        inp.spot,
-        inp.strike,
-        inp.years,
-        inp.rate,
-        inp.dividend_yield,
-        inp.volatility,
-    ];
     let mut tile = Tile::new();
     let mut i = 0;
     while i < n {
         let m = TILE.min(n - i);
-        for (c, (x, col)) in tile.input.iter_mut().zip(cols).enumerate() {
-            if m < TILE {
-                x.fill(FILL[c]);
-            }
-            x[..m].copy_from_slice(&col[i..i + m]);
-        }
-        tile.kind[..m].copy_from_slice(&inp.kind[i..i + m]);
+        tile.load(inp, i, m);
         tile.compute();
         for (col, v) in out.cols.iter_mut().zip(&tile.o) {
             col[i..i + m].copy_from_slice(&v[..m]);
