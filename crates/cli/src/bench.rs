@@ -220,8 +220,10 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
         for &t in &thread_counts {
             let be = Backend::cpu(Some(t)).map_err(anyhow::Error::from)?;
             let b = batch(&x, n, None);
+            // Steady state: one output reused from batch to batch (`greeks_into`).
+            let mut out = wheelhouse_compute::GreeksBatch::default();
             let secs = best_of(args.seconds, || {
-                std::hint::black_box(be.greeks(&b).ok());
+                std::hint::black_box(be.greeks_into(&b, &mut out).ok());
             });
             ours(
                 &mut rows,
@@ -230,7 +232,19 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                 n,
                 t,
                 n as f64 / secs,
-                "price + 8 Greeks, f64",
+                "price + 8 Greeks, f64, output reused",
+            );
+            let secs = best_of(args.seconds, || {
+                std::hint::black_box(be.greeks(&b).ok());
+            });
+            ours(
+                &mut rows,
+                "greeks",
+                "wheelhouse (fresh output)",
+                n,
+                t,
+                n as f64 / secs,
+                "price + 8 Greeks, output allocated per call",
             );
             let iv_in = IvInput {
                 kind: &x.kind[..n],
@@ -242,8 +256,9 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                 dividend_yield: &x.dividend_yield[..n],
                 style: None,
             };
+            let mut iv_out = wheelhouse_compute::IvBatch::default();
             let secs = best_of(args.seconds, || {
-                std::hint::black_box(be.implied_volatility(&iv_in).ok());
+                std::hint::black_box(be.implied_volatility_into(&iv_in, &mut iv_out).ok());
             });
             ours(
                 &mut rows,
@@ -252,7 +267,7 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                 n,
                 t,
                 n as f64 / secs,
-                "European, Let's Be Rational class",
+                "European, Let's Be Rational class, output reused",
             );
             if !args.no_peers {
                 let pool = rayon::ThreadPoolBuilder::new()

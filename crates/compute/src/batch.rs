@@ -215,20 +215,22 @@ impl GreeksBatch {
         }
     }
 
-    fn with_len(n: usize) -> Self {
-        let v = || vec![f64::NAN; n];
-        GreeksBatch {
-            price: v(),
-            delta: v(),
-            gamma: v(),
-            vega: v(),
-            theta: v(),
-            rho: v(),
-            vanna: v(),
-            volga: v(),
-            charm: v(),
-            status: vec![Status::Ok; n],
+    /// Every column resized to `n` (kept elements are overwritten by the caller).
+    fn resize(&mut self, n: usize) {
+        for c in [
+            &mut self.price,
+            &mut self.delta,
+            &mut self.gamma,
+            &mut self.vega,
+            &mut self.theta,
+            &mut self.rho,
+            &mut self.vanna,
+            &mut self.volga,
+            &mut self.charm,
+        ] {
+            c.resize(n, f64::NAN);
         }
+        self.status.resize(n, Status::Ok);
     }
 
     /// Number of failed elements.
@@ -253,6 +255,22 @@ struct GreeksChunk<'a> {
 }
 
 impl GreeksChunk<'_> {
+    fn put_nan(&mut self, j: usize) {
+        for c in [
+            &mut self.price,
+            &mut self.delta,
+            &mut self.gamma,
+            &mut self.vega,
+            &mut self.theta,
+            &mut self.rho,
+            &mut self.vanna,
+            &mut self.volga,
+            &mut self.charm,
+        ] {
+            c[j] = f64::NAN;
+        }
+    }
+
     fn put(&mut self, j: usize, g: &Greeks) {
         self.price[j] = g.price;
         self.delta[j] = g.delta;
@@ -597,6 +615,154 @@ impl Backend {
         }
     }
 
+    /// Implied volatilities (and, with `greeks`, price + Greeks at them, chained on the
+    /// device) on the accelerator when the batch is all European and large enough;
+    /// `Some(elements left to the CPU)` when it ran (the others' statuses set to `Ok`).
+    fn try_accelerated_iv(
+        &self,
+        input: &IvInput<'_>,
+        out: &mut IvBatch,
+        greeks: Option<&mut GreeksBatch>,
+    ) -> Option<Vec<usize>> {
+        let n = out.implied_volatility.len();
+        if n < crate::cuda::MIN_DEVICE_PATHS
+            || input
+                .style
+                .is_some_and(|st| st.iter().any(|s| *s != ExerciseStyle::European))
+        {
+            return None;
+        }
+        let a = self.accel()?;
+        if n < a.min_iv(self.threads()) {
+            return None;
+        }
+        let r = match greeks {
+            Some(g) => a.iv_greeks(input, out, g).map(|f| {
+                g.status.fill(Status::Ok);
+                f
+            }),
+            None => a.implied_volatility(input, out),
+        };
+        match r {
+            Ok(flagged) => {
+                out.status.fill(Status::Ok);
+                tracing::debug!(
+                    "implied volatility: {n} elements on {}, {} left to the CPU",
+                    a.describe(),
+                    flagged.len()
+                );
+                Some(flagged)
+            }
+            Err(why) => {
+                self.fell_back(a.as_ref(), &why);
+                None
+            }
+        }
+    }
+
+    /// The CPU's scalar solver (and the reference Greeks, with `greeks`) for the elements the
+    /// device left, on the pool.
+    fn scalar_iv_and_greeks(
+        &self,
+        input: &IvInput<'_>,
+        flagged: &[usize],
+        out: &mut IvBatch,
+        greeks: Option<&mut GreeksBatch>,
+    ) {
+        let solved: Vec<(usize, f64, Status)> = self.pool.install(|| {
+            flagged
+                .par_iter()
+                .with_min_len(64)
+                .map(|&j| {
+                    let (mut v, mut st) = (f64::NAN, Status::Ok);
+                    crate::iv_simd::scalar_into(input, j, &mut v, &mut st);
+                    (j, v, st)
+                })
+                .collect()
+        });
+        let want_greeks = greeks.is_some();
+        let mut g_out = greeks;
+        for (j, v, st) in solved {
+            out.implied_volatility[j] = v;
+            out.status[j] = st;
+            if !want_greeks {
+                continue;
+            }
+            let Some(g) = g_out.as_deref_mut() else {
+                continue;
+            };
+            if let Status::Failed(e) = st {
+                g.set(j, None);
+                g.status[j] = Status::Failed(e);
+                continue;
+            }
+            let e = BsmInputs {
+                kind: input.kind[j],
+                spot: input.spot[j],
+                strike: input.strike[j],
+                years: input.years[j],
+                rate: input.rate[j],
+                dividend_yield: input.dividend_yield[j],
+                volatility: v,
+            };
+            match wheelhouse_pricing::black::validate_bsm(&e) {
+                Ok(()) => {
+                    g.set(
+                        j,
+                        Some(&wheelhouse_pricing::black::bsm_greeks_unchecked(&e)),
+                    );
+                    g.status[j] = Status::Ok;
+                }
+                Err(err) => {
+                    g.set(j, None);
+                    g.status[j] = Status::Failed(err);
+                }
+            }
+        }
+    }
+
+    /// Implied volatility of every element, then price and Greeks at it: what a chain
+    /// snapshot needs. On a GPU the volatilities stay on the device between the two kernels
+    /// (one upload, no round trip); on the CPU it is [`Backend::implied_volatility_into`]
+    /// then [`Backend::greeks_into`]. An element whose volatility fails carries that error
+    /// in both outputs, with NaN values.
+    ///
+    /// # Errors
+    /// [`BatchError::LengthMismatch`]; on an error both outputs are left as they were.
+    pub fn iv_and_greeks_into(
+        &self,
+        input: &IvInput<'_>,
+        iv: &mut IvBatch,
+        greeks: &mut GreeksBatch,
+    ) -> Result<(), BatchError> {
+        let n = input.len()?;
+        iv.implied_volatility.resize(n, f64::NAN);
+        iv.status.resize(n, Status::Ok);
+        greeks.resize(n);
+        if let Some(flagged) = self.try_accelerated_iv(input, iv, Some(greeks)) {
+            self.scalar_iv_and_greeks(input, &flagged, iv, Some(greeks));
+            return Ok(());
+        }
+        self.implied_volatility_into(input, iv)?;
+        let batch = OptionBatch {
+            kind: input.kind,
+            spot: input.spot,
+            strike: input.strike,
+            years: input.years,
+            rate: input.rate,
+            dividend_yield: input.dividend_yield,
+            volatility: &iv.implied_volatility,
+            style: input.style,
+        };
+        self.greeks_into(&batch, greeks)?;
+        for (g, s) in greeks.status.iter_mut().zip(&iv.status) {
+            if !s.is_ok() {
+                *g = *s;
+            }
+        }
+        Ok(())
+    }
+
     /// Uses `settings` for American elements.
     pub fn with_american_settings(mut self, settings: AmericanSettings) -> Self {
         self.american = settings;
@@ -625,9 +791,27 @@ impl Backend {
     /// [`BatchError::LengthMismatch`] when the columns differ in length; element failures are
     /// in [`GreeksBatch::status`].
     pub fn greeks(&self, batch: &OptionBatch<'_>) -> Result<GreeksBatch, BatchError> {
+        let mut out = GreeksBatch::default();
+        self.greeks_into(batch, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`Backend::greeks`], writing into `out`: its columns are resized to the batch and
+    /// every element (values and status) is overwritten, so a caller that prices batch after
+    /// batch reuses the same buffers — no allocation and no page faults per call, which at
+    /// N ≥ 10⁵ costs more than the arithmetic.
+    ///
+    /// # Errors
+    /// As [`Backend::greeks`]; on an error `out` is left as it was.
+    pub fn greeks_into(
+        &self,
+        batch: &OptionBatch<'_>,
+        out: &mut GreeksBatch,
+    ) -> Result<(), BatchError> {
         let n = batch.len()?;
-        let mut out = GreeksBatch::with_len(n);
-        if let Some(flagged) = self.try_accelerated_greeks(batch, &mut out) {
+        out.resize(n);
+        if let Some(flagged) = self.try_accelerated_greeks(batch, out) {
+            out.status.fill(Status::Ok);
             // The elements the device left to the reference.
             for j in flagged {
                 let (e, _) = batch.get(j);
@@ -642,13 +826,15 @@ impl Backend {
                     }
                 }
             }
-            return Ok(out);
+            return Ok(());
         }
         let american = self.american;
-        let chunks = split_greeks(&mut out);
+        let chunks = split_greeks(out);
         self.pool.install(|| {
             chunks.into_par_iter().for_each(|mut c| {
                 let len = c.price.len();
+                // The kernels write the status of failed elements only.
+                c.status.fill(Status::Ok);
                 let mut j = 0;
                 while j < len {
                     // The run of European elements from j, vectorised (crate::simd; an element's
@@ -683,14 +869,17 @@ impl Backend {
                         let (inp, _) = batch.get(c.start + j);
                         match american::american_greeks(&inp, &american) {
                             Ok(g) => c.put(j, &g),
-                            Err(e) => c.status[j] = Status::Failed(e),
+                            Err(e) => {
+                                c.put_nan(j);
+                                c.status[j] = Status::Failed(e);
+                            }
                         }
                         j += 1;
                     }
                 }
             });
         });
-        Ok(out)
+        Ok(())
     }
 
     /// Prices alone of every element (European by the price-only vector kernel, American by
@@ -744,11 +933,28 @@ impl Backend {
     /// # Errors
     /// [`BatchError::LengthMismatch`]; element failures are in [`IvBatch::status`].
     pub fn implied_volatility(&self, input: &IvInput<'_>) -> Result<IvBatch, BatchError> {
+        let mut out = IvBatch::default();
+        self.implied_volatility_into(input, &mut out)?;
+        Ok(out)
+    }
+
+    /// As [`Backend::implied_volatility`], writing into `out` (resized to the batch; every
+    /// element overwritten), so repeated batches reuse its buffers.
+    ///
+    /// # Errors
+    /// As [`Backend::implied_volatility`]; on an error `out` is left as it was.
+    pub fn implied_volatility_into(
+        &self,
+        input: &IvInput<'_>,
+        out: &mut IvBatch,
+    ) -> Result<(), BatchError> {
         let n = input.len()?;
-        let mut out = IvBatch {
-            implied_volatility: vec![f64::NAN; n],
-            status: vec![Status::Ok; n],
-        };
+        out.implied_volatility.resize(n, f64::NAN);
+        out.status.resize(n, Status::Ok);
+        if let Some(flagged) = self.try_accelerated_iv(input, out, None) {
+            self.scalar_iv_and_greeks(input, &flagged, out, None);
+            return Ok(());
+        }
         let american = self.american;
         self.pool.install(|| {
             out.implied_volatility
@@ -757,6 +963,9 @@ impl Backend {
                 .enumerate()
                 .for_each(|(ci, (ivs, sts))| {
                     let start = ci * CHUNK;
+                    // The solvers write values on success and statuses on failure only.
+                    ivs.fill(f64::NAN);
+                    sts.fill(Status::Ok);
                     // European elements: 8-lane vector kernel, scalar fallback per lane
                     // (crate::iv_simd); a lane's result depends only on its own inputs.
                     crate::iv_simd::implied_volatility_chunk(input, start, ivs, sts);
@@ -785,6 +994,6 @@ impl Backend {
                     }
                 });
         });
-        Ok(out)
+        Ok(())
     }
 }

@@ -14,7 +14,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream, LaunchConfig, PushKernelArg};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
 use cudarc::nvrtc::Ptx;
 use wheelhouse_pricing::OptionType;
 use wheelhouse_pricing::normal::{AS241_A, AS241_B, AS241_C, AS241_D, AS241_E, AS241_F};
@@ -26,6 +28,8 @@ use crate::philox::key_of;
 pub const MC_SOURCE: &str = include_str!("kernels/mc.cu");
 /// The price + Greeks kernel's source.
 pub const GREEKS_SOURCE: &str = include_str!("kernels/greeks.cu");
+/// The implied-volatility kernel's source (without its coefficient header).
+pub const IV_SOURCE: &str = include_str!("kernels/iv.cu");
 /// Fewest paths for which a device is even considered (below, the CPU always runs).
 pub const MIN_DEVICE_PATHS: usize = 64;
 /// Most underlyings the Monte Carlo kernel handles (its per-thread arrays).
@@ -59,6 +63,36 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<usize>, String> {
         Err("no price + Greeks kernel".into())
     }
+    /// Fewest European elements worth sending for implied volatility when the CPU pool has
+    /// `cpu_threads` threads.
+    fn min_iv(&self, _cpu_threads: usize) -> usize {
+        usize::MAX
+    }
+    /// Implied volatilities of an all-European batch into `out` (already sized); returns the
+    /// elements left to the CPU's scalar solver.
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller falls back to the CPU).
+    fn implied_volatility(
+        &self,
+        _input: &crate::IvInput<'_>,
+        _out: &mut crate::IvBatch,
+    ) -> Result<Vec<usize>, String> {
+        Err("no implied-volatility kernel".into())
+    }
+    /// Implied volatilities and then price + Greeks at them, the volatilities staying on the
+    /// device between the two kernels; returns the elements left to the CPU (for either).
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller falls back to the CPU).
+    fn iv_greeks(
+        &self,
+        _input: &crate::IvInput<'_>,
+        _iv: &mut crate::IvBatch,
+        _greeks: &mut crate::GreeksBatch,
+    ) -> Result<Vec<usize>, String> {
+        Err("no implied-volatility kernel".into())
+    }
 }
 
 /// Whether the CUDA driver and NVRTC libraries can be loaded (cudarc panics on a missing
@@ -81,6 +115,7 @@ pub struct CudaDevice {
     stream: Arc<CudaStream>,
     mc: CudaFunction,
     greeks: CudaFunction,
+    iv: CudaFunction,
     name: String,
     arch: String,
     sms: i32,
@@ -115,6 +150,31 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 pub fn module_source() -> String {
     let mut s = mc_source();
     s.push_str(GREEKS_SOURCE);
+    s.push_str(&iv_source());
+    s
+}
+
+/// The implied-volatility kernel with Cody's coefficient tables (the CPU's, to the bit); it
+/// also needs the AS 241 tables of [`mc_source`].
+pub fn iv_source() -> String {
+    use wheelhouse_pricing::normal::{A, B, C, D, P, Q};
+    let mut s = String::new();
+    for (name, c) in [
+        ("CODY_A", &A[..]),
+        ("CODY_B", &B[..]),
+        ("CODY_C", &C[..]),
+        ("CODY_D", &D[..]),
+        ("CODY_P", &P[..]),
+        ("CODY_Q", &Q[..]),
+    ] {
+        let v: Vec<String> = c.iter().map(|x| format!("{x:e}")).collect();
+        s.push_str(&format!(
+            "__device__ const double {name}[{}] = {{{}}};\n",
+            c.len(),
+            v.join(", ")
+        ));
+    }
+    s.push_str(IV_SOURCE);
     s
 }
 
@@ -258,12 +318,16 @@ impl CudaDevice {
         let greeks = module
             .load_function("bsm_greeks")
             .map_err(|e| format!("bsm_greeks: {e}"))?;
+        let iv = module
+            .load_function("bsm_iv")
+            .map_err(|e| format!("bsm_iv: {e}"))?;
         let stream = ctx.default_stream();
         Ok(CudaDevice {
             ctx,
             stream,
             mc,
             greeks,
+            iv,
             name,
             arch,
             sms,
@@ -279,6 +343,196 @@ impl CudaDevice {
     pub fn memory(&self) -> Result<(usize, usize), String> {
         self.ctx.mem_get_info().map_err(|e| e.to_string())
     }
+
+    /// Refuses a batch of `n` elements of `bytes_each` device bytes that free memory cannot
+    /// hold (the caller falls back to the CPU).
+    fn check_fits(&self, n: usize, bytes_each: usize) -> Result<(), String> {
+        let (free, _) = self.memory()?;
+        if n.saturating_mul(bytes_each).saturating_add(1 << 20) > free {
+            return Err(format!(
+                "{n} options need {} bytes of device memory, {free} free",
+                n.saturating_mul(bytes_each)
+            ));
+        }
+        Ok(())
+    }
+
+    fn launch_config(n: usize) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: ((n as u32).div_ceil(256), 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    /// `bsm_iv` on device-resident inputs: (volatilities, statuses), left on the device.
+    fn run_iv(
+        &self,
+        d: &DeviceInputs<'_>,
+        d_price: &CudaSlice<f64>,
+    ) -> Result<(CudaSlice<f64>, CudaSlice<i32>), String> {
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let mut d_iv = s.alloc_zeros::<f64>(d.n).map_err(e)?;
+        let mut d_st = s.alloc_zeros::<i32>(d.n).map_err(e)?;
+        let n_i = i32::try_from(d.n).map_err(|_| format!("{} elements: too many", d.n))?;
+        let mut b = s.launch_builder(&self.iv);
+        b.arg(&n_i)
+            .arg(d.kind)
+            .arg(d_price)
+            .arg(d.spot)
+            .arg(d.strike)
+            .arg(d.years)
+            .arg(d.rate)
+            .arg(d.dividend_yield)
+            .arg(&mut d_iv)
+            .arg(&mut d_st);
+        // SAFETY: the arguments match `bsm_iv` in kernels/iv.cu one for one (n, the kind and
+        // six input columns, the volatility and status outputs), every buffer holds `n`
+        // elements, and threads past `n` return at once.
+        unsafe { b.launch(Self::launch_config(d.n)) }.map_err(|e| format!("launch: {e}"))?;
+        Ok((d_iv, d_st))
+    }
+
+    /// `bsm_greeks` on device-resident inputs and volatilities; copies the nine columns into
+    /// `out` (already sized) and returns the status codes.
+    fn run_greeks(
+        &self,
+        d: &DeviceInputs<'_>,
+        d_vol: &CudaSlice<f64>,
+        out: &mut crate::GreeksBatch,
+    ) -> Result<Vec<i32>, String> {
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let (outs, d_status) = self.launch_greeks(d, d_vol)?;
+        let cols: [&mut Vec<f64>; 9] = [
+            &mut out.price,
+            &mut out.delta,
+            &mut out.gamma,
+            &mut out.vega,
+            &mut out.theta,
+            &mut out.rho,
+            &mut out.vanna,
+            &mut out.volga,
+            &mut out.charm,
+        ];
+        for (dst, src) in cols.into_iter().zip(&outs) {
+            s.memcpy_dtoh(src, dst.as_mut_slice()).map_err(e)?;
+        }
+        s.clone_dtoh(&d_status).map_err(e)
+    }
+
+    /// `bsm_greeks` launched on device-resident inputs; the nine columns and the statuses
+    /// stay on the device.
+    fn launch_greeks(
+        &self,
+        d: &DeviceInputs<'_>,
+        d_vol: &CudaSlice<f64>,
+    ) -> Result<(Vec<CudaSlice<f64>>, CudaSlice<i32>), String> {
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let mut outs: Vec<CudaSlice<f64>> = (0..9)
+            .map(|_| s.alloc_zeros::<f64>(d.n))
+            .collect::<Result<_, _>>()
+            .map_err(e)?;
+        let mut d_status = s.alloc_zeros::<i32>(d.n).map_err(e)?;
+        let n_i = i32::try_from(d.n).map_err(|_| format!("{} elements: too many", d.n))?;
+        let mut b = s.launch_builder(&self.greeks);
+        b.arg(&n_i)
+            .arg(d.kind)
+            .arg(d.spot)
+            .arg(d.strike)
+            .arg(d.years)
+            .arg(d.rate)
+            .arg(d.dividend_yield)
+            .arg(d_vol);
+        for o in outs.iter_mut() {
+            b.arg(o);
+        }
+        b.arg(&mut d_status);
+        // SAFETY: the arguments match `bsm_greeks` in kernels/greeks.cu one for one (n, the
+        // kind and six input columns, nine output columns, the status column), every buffer
+        // holds `n` elements, and threads past `n` return at once.
+        unsafe { b.launch(Self::launch_config(d.n)) }.map_err(|e| format!("launch: {e}"))?;
+        Ok((outs, d_status))
+    }
+
+    /// Seconds per launch, inputs already on the device (best of `reps`, each launch
+    /// synchronised): the IV kernel alone, and IV then price + Greeks at those volatilities
+    /// (the device-resident chain). For benchmarks: what the kernels cost once a chain lives
+    /// on the device, transfers excluded.
+    ///
+    /// # Errors
+    /// A driver error, as text.
+    pub fn time_resident_iv(
+        &self,
+        input: &crate::IvInput<'_>,
+        reps: usize,
+    ) -> Result<(f64, f64), String> {
+        let n = input.len().map_err(|e| e.to_string())?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let d_kind = s.clone_htod(&kind_codes(input.kind)).map_err(e)?;
+        let d_p = s.clone_htod(input.price).map_err(e)?;
+        let d_s = s.clone_htod(input.spot).map_err(e)?;
+        let d_k = s.clone_htod(input.strike).map_err(e)?;
+        let d_t = s.clone_htod(input.years).map_err(e)?;
+        let d_r = s.clone_htod(input.rate).map_err(e)?;
+        let d_q = s.clone_htod(input.dividend_yield).map_err(e)?;
+        let d = DeviceInputs {
+            n,
+            kind: &d_kind,
+            spot: &d_s,
+            strike: &d_k,
+            years: &d_t,
+            rate: &d_r,
+            dividend_yield: &d_q,
+        };
+        s.synchronize().map_err(e)?;
+        let (mut iv_best, mut chain_best) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..reps.max(1) {
+            let t = std::time::Instant::now();
+            let r = self.run_iv(&d, &d_p)?;
+            s.synchronize().map_err(e)?;
+            iv_best = iv_best.min(t.elapsed().as_secs_f64());
+            drop(r);
+            let t = std::time::Instant::now();
+            let (d_iv, _st) = self.run_iv(&d, &d_p)?;
+            let g = self.launch_greeks(&d, &d_iv)?;
+            s.synchronize().map_err(e)?;
+            chain_best = chain_best.min(t.elapsed().as_secs_f64());
+            drop(g);
+        }
+        Ok((iv_best, chain_best))
+    }
+}
+
+/// Input columns already on the device (kind as 0 = call, 1 = put).
+struct DeviceInputs<'a> {
+    n: usize,
+    kind: &'a CudaSlice<i32>,
+    spot: &'a CudaSlice<f64>,
+    strike: &'a CudaSlice<f64>,
+    years: &'a CudaSlice<f64>,
+    rate: &'a CudaSlice<f64>,
+    dividend_yield: &'a CudaSlice<f64>,
+}
+
+fn kind_codes(kind: &[OptionType]) -> Vec<i32> {
+    kind.iter()
+        .map(|k| if *k == OptionType::Call { 0 } else { 1 })
+        .collect()
+}
+
+/// Indices of non-zero status codes.
+fn flagged(status: &[i32]) -> Vec<usize> {
+    status
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c != 0)
+        .map(|(i, _)| i)
+        .collect()
 }
 
 impl Accelerator for CudaDevice {
@@ -300,73 +554,113 @@ impl Accelerator for CudaDevice {
         out: &mut crate::GreeksBatch,
     ) -> Result<Vec<usize>, String> {
         let n = batch.len().map_err(|e| e.to_string())?;
-        let (free, _) = self.memory()?;
-        if n * (7 * 8 + 4 + 9 * 8 + 4) + 4096 > free {
-            return Err(format!(
-                "{n} options do not fit in {free} bytes of device memory"
-            ));
-        }
+        self.check_fits(n, 7 * 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
-        let kind: Vec<i32> = batch
-            .kind
-            .iter()
-            .map(|k| if *k == OptionType::Call { 0 } else { 1 })
-            .collect();
-        let d_kind = s.clone_htod(&kind).map_err(e)?;
+        let d_kind = s.clone_htod(&kind_codes(batch.kind)).map_err(e)?;
         let d_s = s.clone_htod(batch.spot).map_err(e)?;
         let d_k = s.clone_htod(batch.strike).map_err(e)?;
         let d_t = s.clone_htod(batch.years).map_err(e)?;
         let d_r = s.clone_htod(batch.rate).map_err(e)?;
         let d_q = s.clone_htod(batch.dividend_yield).map_err(e)?;
         let d_v = s.clone_htod(batch.volatility).map_err(e)?;
-        let mut outs: Vec<cudarc::driver::CudaSlice<f64>> = (0..9)
-            .map(|_| s.alloc_zeros::<f64>(n))
-            .collect::<Result<_, _>>()
-            .map_err(e)?;
-        let mut d_status = s.alloc_zeros::<i32>(n).map_err(e)?;
-        let n_i = n as i32;
-        let cfg = LaunchConfig {
-            grid_dim: ((n as u32).div_ceil(256), 1, 1),
-            block_dim: (256, 1, 1),
-            shared_mem_bytes: 0,
+        let d = DeviceInputs {
+            n,
+            kind: &d_kind,
+            spot: &d_s,
+            strike: &d_k,
+            years: &d_t,
+            rate: &d_r,
+            dividend_yield: &d_q,
         };
-        let mut b = s.launch_builder(&self.greeks);
-        b.arg(&n_i)
-            .arg(&d_kind)
-            .arg(&d_s)
-            .arg(&d_k)
-            .arg(&d_t)
-            .arg(&d_r)
-            .arg(&d_q)
-            .arg(&d_v);
-        for o in outs.iter_mut() {
-            b.arg(o);
+        let status = self.run_greeks(&d, &d_v, out)?;
+        Ok(flagged(&status))
+    }
+
+    fn min_iv(&self, cpu_threads: usize) -> usize {
+        // Measured on an H200 host (BENCHMARKS.md), host columns in and out, the elements the
+        // kernel leaves solved on the CPU: with 2 CPU threads the device is 2.8× faster from
+        // 10 k chain quotes (5× at 100 k); with 16 threads (≈ 6 M IV/s each) the CPU ties
+        // below 100 k and wins above (transfers). So: the device from 10 k elements when the
+        // pool has at most 8 threads, never otherwise. `WHEELHOUSE_GPU_IV_MIN=N` overrides.
+        if let Some(n) = std::env::var("WHEELHOUSE_GPU_IV_MIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            return n;
         }
-        b.arg(&mut d_status);
-        // SAFETY: the arguments match `bsm_greeks` in kernels/greeks.cu one for one (n, the
-        // kind and six input columns, nine output columns, the status column), every buffer
-        // holds `n` elements, and threads past `n` return at once.
-        unsafe { b.launch(cfg) }.map_err(|e| format!("launch: {e}"))?;
-        let cols: [&mut Vec<f64>; 9] = [
-            &mut out.price,
-            &mut out.delta,
-            &mut out.gamma,
-            &mut out.vega,
-            &mut out.theta,
-            &mut out.rho,
-            &mut out.vanna,
-            &mut out.volga,
-            &mut out.charm,
-        ];
-        for (dst, src) in cols.into_iter().zip(&outs) {
-            s.memcpy_dtoh(src, dst.as_mut_slice()).map_err(e)?;
-        }
-        let status = s.clone_dtoh(&d_status).map_err(e)?;
-        Ok(status
+        if cpu_threads <= 8 { 10_000 } else { usize::MAX }
+    }
+
+    fn implied_volatility(
+        &self,
+        input: &crate::IvInput<'_>,
+        out: &mut crate::IvBatch,
+    ) -> Result<Vec<usize>, String> {
+        let n = input.len().map_err(|e| e.to_string())?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let d_kind = s.clone_htod(&kind_codes(input.kind)).map_err(e)?;
+        let d_p = s.clone_htod(input.price).map_err(e)?;
+        let d_s = s.clone_htod(input.spot).map_err(e)?;
+        let d_k = s.clone_htod(input.strike).map_err(e)?;
+        let d_t = s.clone_htod(input.years).map_err(e)?;
+        let d_r = s.clone_htod(input.rate).map_err(e)?;
+        let d_q = s.clone_htod(input.dividend_yield).map_err(e)?;
+        let d = DeviceInputs {
+            n,
+            kind: &d_kind,
+            spot: &d_s,
+            strike: &d_k,
+            years: &d_t,
+            rate: &d_r,
+            dividend_yield: &d_q,
+        };
+        let (d_iv, d_st) = self.run_iv(&d, &d_p)?;
+        s.memcpy_dtoh(&d_iv, out.implied_volatility.as_mut_slice())
+            .map_err(e)?;
+        let status = s.clone_dtoh(&d_st).map_err(e)?;
+        Ok(flagged(&status))
+    }
+
+    fn iv_greeks(
+        &self,
+        input: &crate::IvInput<'_>,
+        iv: &mut crate::IvBatch,
+        greeks: &mut crate::GreeksBatch,
+    ) -> Result<Vec<usize>, String> {
+        let n = input.len().map_err(|e| e.to_string())?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let d_kind = s.clone_htod(&kind_codes(input.kind)).map_err(e)?;
+        let d_p = s.clone_htod(input.price).map_err(e)?;
+        let d_s = s.clone_htod(input.spot).map_err(e)?;
+        let d_k = s.clone_htod(input.strike).map_err(e)?;
+        let d_t = s.clone_htod(input.years).map_err(e)?;
+        let d_r = s.clone_htod(input.rate).map_err(e)?;
+        let d_q = s.clone_htod(input.dividend_yield).map_err(e)?;
+        let d = DeviceInputs {
+            n,
+            kind: &d_kind,
+            spot: &d_s,
+            strike: &d_k,
+            years: &d_t,
+            rate: &d_r,
+            dividend_yield: &d_q,
+        };
+        // The volatilities never leave the device between the two kernels (same stream).
+        let (d_iv, d_iv_status) = self.run_iv(&d, &d_p)?;
+        let greeks_status = self.run_greeks(&d, &d_iv, greeks)?;
+        s.memcpy_dtoh(&d_iv, iv.implied_volatility.as_mut_slice())
+            .map_err(e)?;
+        let iv_status = s.clone_dtoh(&d_iv_status).map_err(e)?;
+        Ok(iv_status
             .iter()
+            .zip(&greeks_status)
             .enumerate()
-            .filter(|(_, c)| **c != 0)
+            .filter(|(_, (a, b))| **a != 0 || **b != 0)
             .map(|(i, _)| i)
             .collect())
     }

@@ -910,7 +910,7 @@ fn run_group(kernel: Kernel, g: &Group) -> Option<([f64; LANES], [bool; LANES])>
 
 /// The scalar solver for element `i`, written into `iv` / `status`.
 #[inline(never)]
-fn scalar_into(input: &IvInput<'_>, i: usize, iv: &mut f64, status: &mut Status) {
+pub(crate) fn scalar_into(input: &IvInput<'_>, i: usize, iv: &mut f64, status: &mut Status) {
     match implied_volatility_bsm(
         input.price[i],
         input.spot[i],

@@ -262,3 +262,90 @@ fn prices_match_greeks() {
     }
     assert!(!s1[10].is_ok() && !s1[11].is_ok());
 }
+
+/// Bits of every value column and the statuses of a Greeks batch.
+fn greeks_bits(g: &wheelhouse_compute::GreeksBatch) -> (Vec<[u64; 9]>, String) {
+    let v = (0..g.price.len())
+        .map(|i| {
+            [
+                g.price[i], g.delta[i], g.gamma[i], g.vega[i], g.theta[i], g.rho[i], g.vanna[i],
+                g.volga[i], g.charm[i],
+            ]
+            .map(f64::to_bits)
+        })
+        .collect();
+    (v, format!("{:?}", g.status))
+}
+
+#[test]
+fn reused_output_buffers_give_the_fresh_results() {
+    // A first batch with failures at some positions, then batches of other lengths and other
+    // failures into the same buffers: nothing stale may survive (values, NaNs or statuses).
+    let be = Backend::cpu(Some(2)).unwrap();
+    let mut first = cols(5_000, 7);
+    for i in (0..5_000).step_by(13) {
+        first.vol[i] = f64::NAN;
+    }
+    let mut out = wheelhouse_compute::GreeksBatch::default();
+    be.greeks_into(&batch(&first), &mut out).unwrap();
+    assert!(out.failures() >= 5_000 / 13);
+    let mut iv_out = wheelhouse_compute::IvBatch::default();
+    let zeros = vec![0.0; 5_000];
+    be.implied_volatility_into(
+        &IvInput {
+            kind: &first.kind,
+            price: &zeros,
+            spot: &first.spot,
+            strike: &first.strike,
+            years: &first.years,
+            rate: &first.rate,
+            dividend_yield: &first.q,
+            style: Some(&first.style),
+        },
+        &mut iv_out,
+    )
+    .unwrap();
+    assert_eq!(iv_out.failures(), 5_000);
+    for (n, american_every) in [(3_001, 11), (7_777, 0), (10, 3)] {
+        let mut c = cols(n, american_every);
+        c.spot[n / 2] = -1.0;
+        let fresh = be.greeks(&batch(&c)).unwrap();
+        be.greeks_into(&batch(&c), &mut out).unwrap();
+        assert_eq!(greeks_bits(&out), greeks_bits(&fresh), "n = {n}");
+        assert_eq!(out.failures(), 1);
+        let iv_in = IvInput {
+            kind: &c.kind,
+            price: &fresh.price,
+            spot: &c.spot,
+            strike: &c.strike,
+            years: &c.years,
+            rate: &c.rate,
+            dividend_yield: &c.q,
+            style: Some(&c.style),
+        };
+        let fresh_iv = be.implied_volatility(&iv_in).unwrap();
+        be.implied_volatility_into(&iv_in, &mut iv_out).unwrap();
+        // Debug text: an error may carry a NaN input, and NaN ≠ NaN.
+        assert_eq!(
+            format!("{:?}", iv_out.status),
+            format!("{:?}", fresh_iv.status),
+            "n = {n}"
+        );
+        assert!(
+            iv_out
+                .implied_volatility
+                .iter()
+                .zip(&fresh_iv.implied_volatility)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "n = {n}"
+        );
+        assert!(iv_out.implied_volatility[n / 2].is_nan());
+    }
+    // A length error leaves the buffers as they were.
+    let c = cols(10, 0);
+    let mut b = batch(&c);
+    b.strike = &c.strike[..9];
+    let before = greeks_bits(&out);
+    assert!(be.greeks_into(&b, &mut out).is_err());
+    assert_eq!(greeks_bits(&out), before);
+}

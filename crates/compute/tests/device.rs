@@ -45,6 +45,46 @@ impl Accelerator for Fake {
             Fake::Marks(_) => Ok((0..batch.kind.len()).collect()),
         }
     }
+    fn min_iv(&self, _cpu_threads: usize) -> usize {
+        100
+    }
+    fn implied_volatility(
+        &self,
+        input: &wheelhouse_compute::IvInput<'_>,
+        out: &mut wheelhouse_compute::IvBatch,
+    ) -> Result<Vec<usize>, String> {
+        match self {
+            Fake::Fails(n) => {
+                n.fetch_add(1, Ordering::Relaxed);
+                Err("injected fault: lost context".into())
+            }
+            // Poisons every output and leaves the odd elements to the CPU: the even ones must
+            // come back poisoned (they are the device's answer), the odd ones exact.
+            Fake::Marks(_) => {
+                out.implied_volatility.fill(-42.0);
+                Ok((0..input.kind.len()).filter(|i| i % 2 == 1).collect())
+            }
+        }
+    }
+    fn iv_greeks(
+        &self,
+        input: &wheelhouse_compute::IvInput<'_>,
+        iv: &mut wheelhouse_compute::IvBatch,
+        greeks: &mut wheelhouse_compute::GreeksBatch,
+    ) -> Result<Vec<usize>, String> {
+        match self {
+            Fake::Fails(n) => {
+                n.fetch_add(1, Ordering::Relaxed);
+                Err("injected fault: out of memory".into())
+            }
+            Fake::Marks(_) => {
+                iv.implied_volatility.fill(-42.0);
+                greeks.price.fill(-42.0);
+                greeks.vega.fill(-42.0);
+                Ok((0..input.kind.len()).filter(|i| i % 2 == 1).collect())
+            }
+        }
+    }
     fn mc_pnl(&self, _book: &McBook<'_>, _first: u64, out: &mut [f64]) -> Result<(), String> {
         match self {
             Fake::Fails(n) => {
@@ -165,6 +205,24 @@ fn device_choice_without_or_with_a_gpu() {
 
 #[test]
 fn kernel_source_carries_the_cpu_coefficients() {
+    let iv = wheelhouse_compute::cuda::iv_source();
+    for (name, c) in [
+        ("CODY_A", &wheelhouse_pricing::normal::A[..]),
+        ("CODY_C", &wheelhouse_pricing::normal::C[..]),
+        ("CODY_Q", &wheelhouse_pricing::normal::Q[..]),
+    ] {
+        let line = iv
+            .lines()
+            .find(|l| l.contains(&format!("{name}[{}]", c.len())))
+            .unwrap();
+        let body = &line[line.find('{').unwrap() + 1..line.rfind('}').unwrap()];
+        let parsed: Vec<f64> = body.split(',').map(|x| x.trim().parse().unwrap()).collect();
+        assert_eq!(parsed.len(), c.len());
+        for (p, w) in parsed.iter().zip(c) {
+            assert_eq!(p.to_bits(), w.to_bits(), "{name}");
+        }
+    }
+    assert!(!iv.contains("#include") && module_source().contains("bsm_iv"));
     let src = mc_source();
     for (name, c) in [
         ("AS241_A", &wheelhouse_pricing::normal::AS241_A),
@@ -265,4 +323,160 @@ fn greeks_dispatch_and_fallback() {
         .with_accelerator(Arc::new(Fake::Fails(AtomicU64::new(0))));
     failing2.greeks(&am).unwrap();
     assert_eq!(failing2.fallbacks(), 0);
+}
+
+/// Implied volatility and the chained IV → Greeks: a failing device falls back (counted) with
+/// the CPU's bits; elements the device leaves get the scalar solver's values and errors, the
+/// others keep the device's answer; an element whose IV fails carries that error into its
+/// Greeks; American batches stay on the CPU.
+#[test]
+fn iv_dispatch_fallback_and_chain() {
+    let n = 400;
+    let kind: Vec<OptionType> = (0..n)
+        .map(|i| {
+            if i % 3 == 0 {
+                OptionType::Put
+            } else {
+                OptionType::Call
+            }
+        })
+        .collect();
+    let spot: Vec<f64> = (0..n).map(|i| 80.0 + (i % 40) as f64).collect();
+    let strike = vec![100.0; n];
+    let years: Vec<f64> = (0..n).map(|i| 0.05 + (i % 7) as f64 * 0.2).collect();
+    let rate = vec![0.03; n];
+    let q = vec![0.01; n];
+    let vol: Vec<f64> = (0..n).map(|i| 0.1 + (i % 5) as f64 * 0.1).collect();
+    let cpu = Backend::cpu(Some(1)).unwrap();
+    let mut price = cpu
+        .greeks(&wheelhouse_compute::OptionBatch {
+            kind: &kind,
+            spot: &spot,
+            strike: &strike,
+            years: &years,
+            rate: &rate,
+            dividend_yield: &q,
+            volatility: &vol,
+            style: None,
+        })
+        .unwrap()
+        .price;
+    price[7] = 0.0; // below intrinsic or zero: an IV error
+    let input = wheelhouse_compute::IvInput {
+        kind: &kind,
+        price: &price,
+        spot: &spot,
+        strike: &strike,
+        years: &years,
+        rate: &rate,
+        dividend_yield: &q,
+        style: None,
+    };
+    let want = cpu.implied_volatility(&input).unwrap();
+    assert!(!want.status[7].is_ok());
+    let (mut want_iv, mut want_g) = Default::default();
+    cpu.iv_and_greeks_into(&input, &mut want_iv, &mut want_g)
+        .unwrap();
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&want_iv.implied_volatility),
+        bits(&want.implied_volatility)
+    );
+    // The chain = IV, then Greeks at those volatilities; the IV error carried into Greeks.
+    assert_eq!(
+        format!("{:?}", want_g.status[7]),
+        format!("{:?}", want.status[7])
+    );
+    assert!(want_g.price[7].is_nan());
+    let solved: Vec<usize> = (0..n).filter(|&i| want.status[i].is_ok()).collect();
+    assert!(solved.len() > n / 2);
+    for &i in &solved {
+        // Repriced at its implied volatility, the element gives back its price.
+        assert!(
+            (want_g.price[i] - price[i]).abs() <= 1e-10 * price[i] + 1e-12,
+            "{i}"
+        );
+    }
+    for i in (0..n).filter(|&i| !want.status[i].is_ok()) {
+        assert_eq!(
+            format!("{:?}", want_g.status[i]),
+            format!("{:?}", want.status[i])
+        );
+    }
+
+    let failing = Backend::cpu(Some(1))
+        .unwrap()
+        .with_accelerator(Arc::new(Fake::Fails(AtomicU64::new(0))));
+    let got = failing.implied_volatility(&input).unwrap();
+    assert_eq!(failing.fallbacks(), 1);
+    assert_eq!(
+        bits(&got.implied_volatility),
+        bits(&want.implied_volatility)
+    );
+    let (mut iv, mut g) = Default::default();
+    failing.iv_and_greeks_into(&input, &mut iv, &mut g).unwrap();
+    assert!(failing.fallbacks() >= 2);
+    assert_eq!(bits(&iv.implied_volatility), bits(&want.implied_volatility));
+    assert_eq!(bits(&g.price), bits(&want_g.price));
+
+    let marking = Backend::cpu(Some(1))
+        .unwrap()
+        .with_accelerator(Arc::new(Fake::Marks(AtomicU64::new(0))));
+    let got = marking.implied_volatility(&input).unwrap();
+    assert_eq!(marking.fallbacks(), 0);
+    for i in 0..n {
+        if i % 2 == 0 {
+            assert_eq!(got.implied_volatility[i], -42.0, "{i}: the device's answer");
+            assert!(got.status[i].is_ok());
+        } else {
+            assert_eq!(
+                format!("{:?}", got.status[i]),
+                format!("{:?}", want.status[i]),
+                "{i}"
+            );
+            assert_eq!(
+                got.implied_volatility[i].to_bits(),
+                iv_scalar(&input, i).to_bits(),
+                "{i}"
+            );
+        }
+    }
+    // Element 7 (odd: left to the CPU) fails with the scalar solver's error in both outputs.
+    let (mut iv, mut g) = Default::default();
+    marking.iv_and_greeks_into(&input, &mut iv, &mut g).unwrap();
+    assert!(!iv.status[7].is_ok() && !g.status[7].is_ok() && g.price[7].is_nan());
+    for i in (1..n).step_by(2).filter(|i| want.status[*i].is_ok()) {
+        assert!(
+            (g.price[i] - price[i]).abs() <= 1e-10 * price[i] + 1e-12,
+            "{i}"
+        );
+        assert!(g.status[i].is_ok());
+    }
+    assert_eq!(g.price[0], -42.0);
+
+    // American elements keep IV on the CPU.
+    let styles = vec![wheelhouse_core::ExerciseStyle::American; n];
+    let am = wheelhouse_compute::IvInput {
+        style: Some(&styles),
+        ..input
+    };
+    let failing2 = Backend::cpu(Some(1))
+        .unwrap()
+        .with_accelerator(Arc::new(Fake::Fails(AtomicU64::new(0))));
+    failing2.implied_volatility(&am).unwrap();
+    assert_eq!(failing2.fallbacks(), 0);
+}
+
+/// The scalar solver's volatility (NaN on error).
+fn iv_scalar(input: &wheelhouse_compute::IvInput<'_>, i: usize) -> f64 {
+    wheelhouse_pricing::iv::implied_volatility_bsm(
+        input.price[i],
+        input.spot[i],
+        input.strike[i],
+        input.years[i],
+        input.rate[i],
+        input.dividend_yield[i],
+        input.kind[i],
+    )
+    .unwrap_or(f64::NAN)
 }

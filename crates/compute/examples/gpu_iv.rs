@@ -1,0 +1,195 @@
+//! GPU vs CPU implied volatility, and the chained IV → price + Greeks, on one batch:
+//! end-to-end rates (host columns in, host columns out), the device-resident kernel times,
+//! and the agreement of every element (statuses identical, values within tolerance).
+//!
+//! `WHEELHOUSE_GPU_IV_MIN=1 gpu_iv [n] [threads] [random|chain]` (prints one JSON line).
+
+use std::time::Instant;
+use wheelhouse_compute::cuda::CudaDevice;
+use wheelhouse_compute::{Backend, DeviceChoice, GreeksBatch, IvBatch, IvInput, OptionBatch};
+use wheelhouse_pricing::OptionType;
+
+struct SplitMix(u64);
+impl SplitMix {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        (lo.ln() + (hi.ln() - lo.ln()) * self.next()).exp()
+    }
+}
+
+fn best(reps: usize, mut f: impl FnMut()) -> f64 {
+    let mut b = f64::INFINITY;
+    for _ in 0..reps {
+        let t = Instant::now();
+        f();
+        b = b.min(t.elapsed().as_secs_f64());
+    }
+    b
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let threads: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
+    let chain = args.get(3).is_some_and(|m| m == "chain");
+    let mut g = SplitMix(42);
+    let mut kind = Vec::with_capacity(n);
+    let (mut s, mut k, mut t, mut r, mut q, mut v) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        kind.push(if g.next() < 0.5 {
+            OptionType::Call
+        } else {
+            OptionType::Put
+        });
+        s.push(100.0);
+        if chain {
+            k.push(60.0 + 80.0 * g.next());
+            t.push(g.log_uniform(7.0 / 365.0, 2.0));
+            r.push(0.05 * g.next());
+            q.push(0.03 * g.next());
+            v.push(0.1 + 0.7 * g.next());
+        } else {
+            k.push(100.0 * g.log_uniform(0.25, 4.0));
+            t.push(g.log_uniform(1.0 / 8760.0, 5.0));
+            r.push(-0.01 + 0.11 * g.next());
+            q.push(0.06 * g.next());
+            v.push(g.log_uniform(0.01, 3.0));
+        }
+    }
+    let cpu = Backend::cpu(threads).expect("pool");
+    let price = cpu
+        .greeks(&OptionBatch {
+            kind: &kind,
+            spot: &s,
+            strike: &k,
+            years: &t,
+            rate: &r,
+            dividend_yield: &q,
+            volatility: &v,
+            style: None,
+        })
+        .expect("prices")
+        .price;
+    let input = IvInput {
+        kind: &kind,
+        price: &price,
+        spot: &s,
+        strike: &k,
+        years: &t,
+        rate: &r,
+        dividend_yield: &q,
+        style: None,
+    };
+    let gpu = Backend::with_device(threads, DeviceChoice::Cuda).expect("a CUDA device");
+    let (mut c_iv, mut g_iv) = (IvBatch::default(), IvBatch::default());
+    let cpu_iv_s = best(3, || {
+        cpu.implied_volatility_into(&input, &mut c_iv).unwrap()
+    });
+    gpu.implied_volatility_into(&input, &mut g_iv).unwrap(); // warm-up (context, module)
+    let gpu_iv_s = best(3, || {
+        gpu.implied_volatility_into(&input, &mut g_iv).unwrap()
+    });
+    let (mut c2, mut cg, mut g2, mut gg) = (
+        IvBatch::default(),
+        GreeksBatch::default(),
+        IvBatch::default(),
+        GreeksBatch::default(),
+    );
+    let cpu_chain_s = best(3, || {
+        cpu.iv_and_greeks_into(&input, &mut c2, &mut cg).unwrap()
+    });
+    let gpu_chain_s = best(3, || {
+        gpu.iv_and_greeks_into(&input, &mut g2, &mut gg).unwrap()
+    });
+    // Agreement: statuses identical (as text), values within tolerance.
+    let mut status_mismatch = 0usize;
+    let (mut iv_worst, mut iv_over) = (0.0f64, 0usize);
+    for i in 0..n {
+        if format!("{:?}", c_iv.status[i]) != format!("{:?}", g_iv.status[i]) {
+            status_mismatch += 1;
+            continue;
+        }
+        if !c_iv.status[i].is_ok() {
+            continue;
+        }
+        let (a, b) = (g_iv.implied_volatility[i], c_iv.implied_volatility[i]);
+        let d = (a - b).abs() / b;
+        iv_worst = iv_worst.max(d);
+        if d > 1e-12 {
+            iv_over += 1;
+        }
+    }
+    let cols = |x: &GreeksBatch| {
+        [
+            x.price.clone(),
+            x.delta.clone(),
+            x.gamma.clone(),
+            x.vega.clone(),
+            x.theta.clone(),
+        ]
+    };
+    let (cc, gc) = (cols(&cg), cols(&gg));
+    let mut chain_status_mismatch = 0usize;
+    let mut greeks_worst = [0.0f64; 5];
+    for i in 0..n {
+        if format!("{:?}", cg.status[i]) != format!("{:?}", gg.status[i]) {
+            chain_status_mismatch += 1;
+            continue;
+        }
+        if !cg.status[i].is_ok() {
+            continue;
+        }
+        for c in 0..5 {
+            let (a, b) = (gc[c][i], cc[c][i]);
+            // Relative to the value, with a floor of 1e-12 of the spot (Greeks near 0).
+            let d = (a - b).abs() / (b.abs() + 1e-12 * s[i]);
+            greeks_worst[c] = greeks_worst[c].max(d);
+        }
+    }
+    // Backward error: each volatility repriced (by the same kernels that run the chain)
+    // against the price it was implied from, relative; where σ itself is ill-determined (a
+    // flat price in σ: deep in the money, little time value) this is what can be asked.
+    let resid = |iv: &IvBatch, g: &GreeksBatch| {
+        (0..n)
+            .filter(|&i| iv.status[i].is_ok() && g.status[i].is_ok())
+            .map(|i| (g.price[i] - price[i]).abs() / price[i])
+            .fold(0.0f64, f64::max)
+    };
+    let (cpu_resid, gpu_resid) = (resid(&c2, &cg), resid(&g2, &gg));
+    let dev = CudaDevice::open(0).expect("device");
+    let (iv_kernel_s, chain_kernel_s) = dev.time_resident_iv(&input, 5).expect("timing");
+    let solved = c_iv.status.iter().filter(|x| x.is_ok()).count();
+    // As the torch peer measures itself: of the elements with a positive price, the fraction
+    // whose implied volatility is within 1e-12 (and 1e-8) of the σ that priced them.
+    let positive: Vec<usize> = (0..n).filter(|&i| price[i] > 0.0).collect();
+    let frac = |tol: f64| {
+        positive
+            .iter()
+            .filter(|&&i| (g_iv.implied_volatility[i] - v[i]).abs() <= tol * v[i])
+            .count() as f64
+            / positive.len().max(1) as f64
+    };
+    let (within12, within8) = (frac(1e-12), frac(1e-8));
+    let left = wheelhouse_compute::iv_vector_fallbacks(&input);
+    println!(
+        "{{\"n\":{n},\"mix\":\"{}\",\"device\":{:?},\"cpu_threads\":{},\"solved\":{solved},\"cpu_vector_fallbacks\":{},\"cpu_iv_s\":{cpu_iv_s:.5},\"gpu_iv_s\":{gpu_iv_s:.5},\"cpu_iv_per_s\":{:.4e},\"gpu_iv_per_s\":{:.4e},\"cpu_chain_s\":{cpu_chain_s:.5},\"gpu_chain_s\":{gpu_chain_s:.5},\"resident_iv_kernel_s\":{iv_kernel_s:.6},\"resident_chain_kernels_s\":{chain_kernel_s:.6},\"iv_status_mismatch\":{status_mismatch},\"iv_worst_rel\":{iv_worst:.3e},\"iv_over_1e-12\":{iv_over},\"chain_status_mismatch\":{chain_status_mismatch},\"greeks_worst_rel(price,delta,gamma,vega,theta)\":{greeks_worst:?},\"gpu_within_1e-12_of_true_sigma\":{within12:.4},\"gpu_within_1e-8\":{within8:.4},\"repricing_resid_cpu\":{cpu_resid:.3e},\"repricing_resid_gpu\":{gpu_resid:.3e},\"fallbacks\":{}}}",
+        if chain { "chain" } else { "random" },
+        gpu.accelerator().unwrap_or_default(),
+        cpu.threads(),
+        left.0,
+        n as f64 / cpu_iv_s,
+        n as f64 / gpu_iv_s,
+        gpu.fallbacks(),
+    );
+}

@@ -1,0 +1,135 @@
+//! Throughput of the batch API on the `wheelhouse bench pricing` inputs, without the CLI:
+//! price + 8 Greeks (fresh output and reused output), prices alone, European IV.
+//!
+//! `cargo run --release -p wheelhouse-compute --example pricing_speed -- [n] [threads] [seconds]`
+
+use std::time::Instant;
+use wheelhouse_compute::{Backend, GreeksBatch, IvInput, OptionBatch};
+use wheelhouse_pricing::OptionType;
+
+struct SplitMix(u64);
+impl SplitMix {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
+        (lo.ln() + (hi.ln() - lo.ln()) * self.next()).exp()
+    }
+}
+
+fn best_of(seconds: f64, mut f: impl FnMut()) -> f64 {
+    let mut best = f64::INFINITY;
+    let start = Instant::now();
+    let mut reps = 0;
+    while reps < 2 || (start.elapsed().as_secs_f64() < seconds && reps < 10_000) {
+        let t = Instant::now();
+        f();
+        best = best.min(t.elapsed().as_secs_f64());
+        reps += 1;
+    }
+    best
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let threads: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
+    let seconds: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    // Which measurements: all (default), greeks, iv or prices.
+    let only = args.get(4).map_or("all", String::as_str);
+    let on = |m: &str| only == "all" || only == m;
+    // Inputs: `random` (the bench's ranges) or `chain` (near the money).
+    let chain = args.get(5).is_some_and(|m| m == "chain");
+    let mut g = SplitMix(42);
+    let mut kind = Vec::with_capacity(n);
+    let (mut s, mut k, mut t, mut r, mut q, mut v) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        kind.push(if g.next() < 0.5 {
+            OptionType::Call
+        } else {
+            OptionType::Put
+        });
+        s.push(100.0);
+        if chain {
+            k.push(60.0 + 80.0 * g.next());
+            t.push(g.log_uniform(7.0 / 365.0, 2.0));
+            r.push(0.05 * g.next());
+            q.push(0.03 * g.next());
+            v.push(0.1 + 0.7 * g.next());
+        } else {
+            k.push(100.0 * g.log_uniform(0.25, 4.0));
+            t.push(g.log_uniform(1.0 / 8760.0, 5.0));
+            r.push(-0.01 + 0.11 * g.next());
+            q.push(0.06 * g.next());
+            v.push(g.log_uniform(0.01, 3.0));
+        }
+    }
+    let batch = OptionBatch {
+        kind: &kind,
+        spot: &s,
+        strike: &k,
+        years: &t,
+        rate: &r,
+        dividend_yield: &q,
+        volatility: &v,
+        style: None,
+    };
+    let be = Backend::cpu(threads).expect("thread pool");
+    let th = be.threads();
+    let rate = |secs: f64| n as f64 / secs / 1e6;
+    let mut fresh = f64::NAN;
+    if on("greeks") {
+        fresh = best_of(seconds, || {
+            std::hint::black_box(be.greeks(&batch).expect("greeks"));
+        });
+    }
+    let mut out = GreeksBatch::default();
+    let mut reused = f64::NAN;
+    be.greeks_into(&batch, &mut out).expect("greeks");
+    if on("greeks") {
+        reused = best_of(seconds, || {
+            be.greeks_into(&batch, &mut out).expect("greeks");
+            std::hint::black_box(&out);
+        });
+    }
+    let mut prices = f64::NAN;
+    if on("prices") {
+        prices = best_of(seconds, || {
+            std::hint::black_box(be.prices(&batch).expect("prices"));
+        });
+    }
+    let iv_in = IvInput {
+        kind: &kind,
+        price: &out.price,
+        spot: &s,
+        strike: &k,
+        years: &t,
+        rate: &r,
+        dividend_yield: &q,
+        style: None,
+    };
+    let mut iv = f64::NAN;
+    if on("iv") {
+        let (fb, total) = wheelhouse_compute::iv_vector_fallbacks(&iv_in);
+        println!("iv: {fb} of {total} elements to the scalar solver");
+        iv = best_of(seconds, || {
+            std::hint::black_box(be.implied_volatility(&iv_in).expect("iv"));
+        });
+    }
+    println!(
+        "n={n} threads={th}: greeks fresh {:.2} M/s, greeks reused {:.2} M/s, prices {:.2} M/s, iv {:.2} M/s",
+        rate(fresh),
+        rate(reused),
+        rate(prices),
+        rate(iv)
+    );
+}
