@@ -637,10 +637,9 @@ impl Backend {
             return None;
         }
         let r = match greeks {
-            Some(g) => a.iv_greeks(input, out, g).map(|f| {
-                g.status.fill(Status::Ok);
-                f
-            }),
+            Some(g) => a
+                .iv_greeks(input, out, g)
+                .inspect(|_| g.status.fill(Status::Ok)),
             None => a.implied_volatility(input, out),
         };
         match r {
