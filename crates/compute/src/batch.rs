@@ -456,6 +456,59 @@ pub struct Backend {
     accel: std::sync::OnceLock<Option<std::sync::Arc<dyn crate::cuda::Accelerator>>>,
     device: DeviceChoice,
     fallbacks: std::sync::atomic::AtomicU64,
+    /// Run-time factors from the thermal policy.
+    scales: std::sync::Arc<Scales>,
+    /// Smaller pools for scaled-down worker counts, built on first use.
+    small_pools: std::sync::Mutex<Vec<(usize, std::sync::Arc<rayon::ThreadPool>)>>,
+    /// Workers used by the last batch (to log changes once).
+    last_workers: std::sync::atomic::AtomicUsize,
+}
+
+/// Run-time factors, in (0, 1], that a thermal or throttle policy sets and every batch reads:
+/// one on CPU worker threads, one on device batch sizes. Shared (`Arc`) between whoever
+/// watches the hardware and the backends; results never depend on them (a batch's values are
+/// the same for any thread count and any split).
+#[derive(Debug)]
+pub struct Scales {
+    workers: std::sync::atomic::AtomicU64,
+    batch: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Scales {
+    fn default() -> Self {
+        Scales {
+            workers: std::sync::atomic::AtomicU64::new(1f64.to_bits()),
+            batch: std::sync::atomic::AtomicU64::new(1f64.to_bits()),
+        }
+    }
+}
+
+impl Scales {
+    /// Both factors at 1.
+    pub fn new() -> std::sync::Arc<Scales> {
+        std::sync::Arc::new(Scales::default())
+    }
+
+    /// Sets both factors (each clamped to [0.01, 1]; NaN counts as 1).
+    pub fn set(&self, workers: f64, batch: f64) {
+        let clamp = |x: f64| if x.is_nan() { 1.0 } else { x.clamp(0.01, 1.0) };
+        self.workers.store(
+            clamp(workers).to_bits(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.batch
+            .store(clamp(batch).to_bits(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The factor on worker threads.
+    pub fn workers(&self) -> f64 {
+        f64::from_bits(self.workers.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// The factor on device batch sizes.
+    pub fn batch(&self) -> f64 {
+        f64::from_bits(self.batch.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 impl Backend {
@@ -480,7 +533,66 @@ impl Backend {
             accel: std::sync::OnceLock::new(),
             device: DeviceChoice::Cpu,
             fallbacks: std::sync::atomic::AtomicU64::new(0),
+            scales: Scales::new(),
+            small_pools: std::sync::Mutex::new(Vec::new()),
+            last_workers: std::sync::atomic::AtomicUsize::new(n),
         })
+    }
+
+    /// Reads worker and device-batch factors from `scales` (shared with a thermal monitor).
+    pub fn with_scales(mut self, scales: std::sync::Arc<Scales>) -> Self {
+        self.scales = scales;
+        self
+    }
+
+    /// The factors this backend reads.
+    pub fn scales(&self) -> &std::sync::Arc<Scales> {
+        &self.scales
+    }
+
+    /// Worker threads the next batch uses: the pool's, scaled by [`Scales::workers`] (at
+    /// least one).
+    pub fn workers_now(&self) -> usize {
+        let n = self.pool.current_num_threads();
+        ((n as f64 * self.scales.workers()).floor() as usize).clamp(1, n)
+    }
+
+    /// Runs `f` in the pool of [`Backend::workers_now`] threads (the full pool, or a smaller
+    /// one built once per size and kept).
+    pub(crate) fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        let n = self.pool.current_num_threads();
+        let w = self.workers_now();
+        if self
+            .last_workers
+            .swap(w, std::sync::atomic::Ordering::Relaxed)
+            != w
+        {
+            tracing::info!("CPU batches on {w} of {n} worker threads (policy factor)");
+        }
+        if w == n {
+            return self.pool.install(f);
+        }
+        let small = {
+            let mut pools = self
+                .small_pools
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match pools.iter().find(|(k, _)| *k == w) {
+                Some((_, p)) => Some(p.clone()),
+                None => rayon::ThreadPoolBuilder::new()
+                    .num_threads(w)
+                    .thread_name(|i| format!("wheelhouse-cpu-{i}"))
+                    .build()
+                    .ok()
+                    .map(std::sync::Arc::new)
+                    .inspect(|p| pools.push((w, p.clone()))),
+            }
+        };
+        match small {
+            Some(p) => p.install(f),
+            // A pool that cannot be built: the full one (the factor is advice).
+            None => self.pool.install(f),
+        }
     }
 
     /// A backend on `device`: the CPU pool of [`Backend::cpu`] plus, for `Cuda` now and for
@@ -603,16 +715,24 @@ impl Backend {
             );
             return false;
         }
-        match a.mc_pnl(book, first_path, out) {
-            Ok(()) => {
-                tracing::debug!("mc_pnl: {} paths on {}", out.len(), a.describe());
-                true
-            }
-            Err(why) => {
+        // The policy's batch factor splits the paths into smaller launches (lower peak power
+        // and memory); path p is the same whichever launch computes it.
+        let n = out.len();
+        let per_launch = ((n as f64 * self.scales.batch()).ceil() as usize).clamp(1, n);
+        let mut done = 0;
+        for sub in out.chunks_mut(per_launch) {
+            if let Err(why) = a.mc_pnl(book, first_path + done as u64, sub) {
                 self.fell_back(a.as_ref(), &why);
-                false
+                return false;
             }
+            done += sub.len();
         }
+        tracing::debug!(
+            "mc_pnl: {n} paths on {} ({} launch(es) of up to {per_launch})",
+            a.describe(),
+            n.div_ceil(per_launch)
+        );
+        true
     }
 
     /// Implied volatilities (and, with `greeks`, price + Greeks at them, chained on the
@@ -668,7 +788,7 @@ impl Backend {
         out: &mut IvBatch,
         greeks: Option<&mut GreeksBatch>,
     ) {
-        let solved: Vec<(usize, f64, Status)> = self.pool.install(|| {
+        let solved: Vec<(usize, f64, Status)> = self.install(|| {
             flagged
                 .par_iter()
                 .with_min_len(64)
@@ -768,11 +888,6 @@ impl Backend {
         self
     }
 
-    /// The worker pool.
-    pub(crate) fn pool(&self) -> &rayon::ThreadPool {
-        &self.pool
-    }
-
     /// The American-engine settings of this backend.
     pub fn american_settings(&self) -> AmericanSettings {
         self.american
@@ -829,7 +944,7 @@ impl Backend {
         }
         let american = self.american;
         let chunks = split_greeks(out);
-        self.pool.install(|| {
+        self.install(|| {
             chunks.into_par_iter().for_each(|mut c| {
                 let len = c.price.len();
                 // The kernels write the status of failed elements only.
@@ -892,7 +1007,7 @@ impl Backend {
         let mut price = vec![f64::NAN; n];
         let mut status = vec![Status::Ok; n];
         let american = self.american;
-        self.pool.install(|| {
+        self.install(|| {
             price
                 .par_chunks_mut(CHUNK)
                 .zip(status.par_chunks_mut(CHUNK))
@@ -955,7 +1070,7 @@ impl Backend {
             return Ok(());
         }
         let american = self.american;
-        self.pool.install(|| {
+        self.install(|| {
             out.implied_volatility
                 .par_chunks_mut(CHUNK)
                 .zip(out.status.par_chunks_mut(CHUNK))

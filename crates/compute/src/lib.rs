@@ -27,7 +27,8 @@ pub mod philox;
 mod simd;
 
 pub use batch::{
-    Backend, BatchError, CHUNK, DeviceChoice, GreeksBatch, IvBatch, IvInput, OptionBatch, Status,
+    Backend, BatchError, CHUNK, DeviceChoice, GreeksBatch, IvBatch, IvInput, OptionBatch, Scales,
+    Status,
 };
 pub use mc::{McBook, McJumps};
 

@@ -197,7 +197,7 @@ impl Backend {
         // Options alive at the horizon (revalued) and expired ones (intrinsic).
         let live: Vec<usize> = (0..no).filter(|&o| book.option_years[o] > h).collect();
         let american = self.american_settings();
-        let first_error = self.pool().install(|| {
+        let first_error = self.install(|| {
             out.par_chunks_mut(MC_BLOCK)
                 .enumerate()
                 .map_init(

@@ -480,3 +480,99 @@ fn iv_scalar(input: &wheelhouse_compute::IvInput<'_>, i: usize) -> f64 {
     )
     .unwrap_or(f64::NAN)
 }
+
+/// A "device" that runs the CPU's own batch on the sub-range it is given: with the policy's
+/// batch factor splitting a Monte Carlo batch into launches, the paths must come out exactly
+/// as one unsplit CPU batch (each launch starts at its own first path).
+struct CpuAsDevice {
+    cpu: Backend,
+    calls: AtomicU64,
+    fail_at_call: Option<u64>,
+}
+
+impl std::fmt::Debug for CpuAsDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CpuAsDevice")
+    }
+}
+
+impl Accelerator for CpuAsDevice {
+    fn describe(&self) -> String {
+        "the CPU posing as a device".into()
+    }
+    fn min_paths(&self) -> usize {
+        100
+    }
+    fn mc_pnl(&self, book: &McBook<'_>, first: u64, out: &mut [f64]) -> Result<(), String> {
+        let call = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.fail_at_call == Some(call) {
+            out.fill(-42.0); // a half-written batch must not survive
+            return Err("injected fault: thermal shutdown mid-batch".into());
+        }
+        self.cpu.mc_pnl(book, first, out).map_err(|e| e.to_string())
+    }
+}
+
+#[test]
+fn thermal_scales_split_device_batches_and_shrink_cpu_workers_with_the_same_bits() {
+    with_book(|book| {
+        let cpu = Backend::cpu(Some(2)).unwrap();
+        let mut want = vec![0.0; 1_000];
+        cpu.mc_pnl(book, 7, &mut want).unwrap();
+        // A hot state: device batches at a quarter, so four launches.
+        let dev = Arc::new(CpuAsDevice {
+            cpu: Backend::cpu(Some(1)).unwrap(),
+            calls: AtomicU64::new(0),
+            fail_at_call: None,
+        });
+        let scales = wheelhouse_compute::Scales::new();
+        let b = Backend::cpu(Some(2))
+            .unwrap()
+            .with_accelerator(dev.clone())
+            .with_scales(scales.clone());
+        scales.set(0.5, 0.25);
+        let mut got = vec![0.0; 1_000];
+        b.mc_pnl(book, 7, &mut got).unwrap();
+        assert_eq!(dev.calls.load(Ordering::Relaxed), 4);
+        assert!(
+            got.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        // A fault in the third launch: the whole batch reruns on the CPU, counted, same bits.
+        let dev2 = Arc::new(CpuAsDevice {
+            cpu: Backend::cpu(Some(1)).unwrap(),
+            calls: AtomicU64::new(0),
+            fail_at_call: Some(3),
+        });
+        let b2 = Backend::cpu(Some(2))
+            .unwrap()
+            .with_accelerator(dev2)
+            .with_scales(scales.clone());
+        let mut got2 = vec![0.0; 1_000];
+        b2.mc_pnl(book, 7, &mut got2).unwrap();
+        assert_eq!(b2.fallbacks(), 1);
+        assert!(
+            got2.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        // CPU workers: half of 2 is 1; results identical to the full pool's.
+        let cpu_only = Backend::cpu(Some(2)).unwrap().with_scales(scales.clone());
+        assert_eq!(cpu_only.workers_now(), 1);
+        let mut got3 = vec![0.0; 1_000];
+        cpu_only.mc_pnl(book, 7, &mut got3).unwrap();
+        assert!(
+            got3.iter()
+                .zip(&want)
+                .all(|(a, b)| a.to_bits() == b.to_bits())
+        );
+        // Cooling down restores the full pool; out-of-range factors are clamped.
+        scales.set(1.0, 1.0);
+        assert_eq!(cpu_only.workers_now(), 2);
+        scales.set(f64::NAN, 7.0);
+        assert_eq!((scales.workers(), scales.batch()), (1.0, 1.0));
+        scales.set(0.0, -1.0);
+        assert_eq!(cpu_only.workers_now(), 1);
+    });
+}

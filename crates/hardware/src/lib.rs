@@ -22,6 +22,8 @@ use serde::Serialize;
 
 pub mod budget;
 mod gpu;
+pub mod monitor;
+pub mod pools;
 pub mod thermal;
 
 pub use gpu::{GpuInfo, GpuLive, GpuProbe, GpuReport};

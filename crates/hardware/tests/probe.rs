@@ -182,3 +182,17 @@ fn the_real_machine() {
     assert!(hw.memory.total_bytes.unwrap_or(1) > 0);
     assert!(hw.gpus.nvml || hw.gpus.reason.is_some());
 }
+
+/// The container's CPU quota (1.5 cores on an 8-CPU host) sizes the workload-class pools.
+#[test]
+fn cgroup_quota_sizes_the_thread_pools() {
+    use wheelhouse_hardware::pools::{PoolSizes, WorkloadClass};
+    let dir = tempfile::tempdir().unwrap();
+    fixture(dir.path());
+    let hw = Probe::at(dir.path()).hardware(GpuReport::unavailable("test".into()));
+    let sizes = PoolSizes::for_machine(&hw);
+    assert_eq!(sizes.usable_cores, hw.usable_cores);
+    assert!(hw.usable_cores <= 2, "quota 1.5 → at most 2 cores");
+    assert_eq!(sizes.threads(WorkloadClass::OptionsMath), hw.usable_cores);
+    assert!(WorkloadClass::ALL.iter().all(|&c| sizes.threads(c) >= 1));
+}
