@@ -153,9 +153,21 @@ fn b<T>(r: Result<T, StoreError>) -> Result<T, Exit> {
 }
 
 pub(crate) fn open(s: &Settings) -> Result<Store, Exit> {
-    Store::open(&s.db, &s.store)
+    // Unconfigured DuckDB memory and threads come from the hardware runtime (a share of the
+    // memory budget, the I/O pool's size); the store is then accounted in the budget.
+    let rt = crate::runtime::get();
+    let mut cfg = s.store.clone();
+    if cfg.memory_limit.is_none() {
+        cfg.memory_limit = Some(rt.default_store_memory());
+    }
+    if cfg.threads.is_none() {
+        cfg.threads = Some(rt.default_store_threads());
+    }
+    let store = Store::open(&s.db, &cfg)
         .with_context(|| format!("cannot open store {}", s.db.display()))
-        .map_err(Exit::from)
+        .map_err(Exit::from)?;
+    rt.attach_store(&store);
+    Ok(store)
 }
 
 /// Opens the store; the default store, when empty, first gets the bundled sample.

@@ -11,6 +11,7 @@ mod hw;
 mod output;
 mod plot;
 mod risk;
+mod runtime;
 mod table;
 mod wheel;
 
@@ -69,16 +70,32 @@ static DEVICE: std::sync::OnceLock<DeviceArg> = std::sync::OnceLock::new();
 /// The compute backend for `--threads` and `--device`: exit 2 for `--device cuda` without a
 /// usable GPU.
 pub(crate) fn backend(threads: Option<usize>) -> Result<wheelhouse_compute::Backend, Exit> {
+    backend_for(
+        wheelhouse_hardware::pools::WorkloadClass::OptionsMath,
+        threads,
+    )
+}
+
+/// The compute backend of a workload class: `--threads`, else the class's pool size; its
+/// worker and device-batch factors follow the thermal policy.
+pub(crate) fn backend_for(
+    class: wheelhouse_hardware::pools::WorkloadClass,
+    threads: Option<usize>,
+) -> Result<wheelhouse_compute::Backend, Exit> {
     use wheelhouse_compute::{Backend, BatchError, DeviceChoice};
+    let rt = runtime::get();
+    let threads = threads.filter(|&t| t > 0).or(Some(rt.sizes.threads(class)));
     let choice = match DEVICE.get().copied().unwrap_or(DeviceArg::Auto) {
         DeviceArg::Auto => DeviceChoice::Auto,
         DeviceArg::Cpu => DeviceChoice::Cpu,
         DeviceArg::Cuda => DeviceChoice::Cuda,
     };
-    Backend::with_device(threads, choice).map_err(|e| match e {
-        BatchError::DeviceUnavailable(_) => Exit::usage(anyhow::anyhow!(e)),
-        other => Exit::from(anyhow::anyhow!(other)),
-    })
+    Backend::with_device(threads, choice)
+        .map(|b| b.with_scales(rt.scales.clone()))
+        .map_err(|e| match e {
+            BatchError::DeviceUnavailable(_) => Exit::usage(anyhow::anyhow!(e)),
+            other => Exit::from(anyhow::anyhow!(other)),
+        })
 }
 
 /// Output format.
@@ -116,6 +133,11 @@ struct Cli {
     /// usable GPU exists).
     #[arg(long, global = true, value_enum, default_value = "auto")]
     device: DeviceArg,
+    /// Thermal policy: a monitor samples the CPU and GPU sensors every second; warm, hot or
+    /// power-capped states lower worker counts and device batch sizes (logged), cooling
+    /// restores them. maximum, balanced, conservative, or off.
+    #[arg(long, global = true, value_enum, default_value = "balanced")]
+    thermal_policy: runtime::ThermalArg,
     #[command(flatten)]
     store: data::StoreFlags,
     #[command(subcommand)]
@@ -179,6 +201,7 @@ fn main() -> ExitCode {
             .build_global();
     }
     let _ = DEVICE.set(cli.device);
+    runtime::set_policy(cli.thermal_policy);
     let result = match cli.command {
         Command::Price(a) => commands::price(a, cli.format, cli.threads),
         Command::Iv(a) => commands::iv(a, cli.format, cli.threads),

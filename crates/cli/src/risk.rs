@@ -293,7 +293,7 @@ pub fn risk(
 ) -> Result<u8, Exit> {
     let started = Instant::now();
     // The device first: `--device cuda` without a GPU fails before any store work.
-    let backend = crate::backend(threads)?;
+    let backend = crate::backend_for(wheelhouse_hardware::pools::WorkloadClass::Risk, threads)?;
     let s = settings(flags)?;
     let store = open_for_reading(&s)?;
     let now = at_or_now(args.at.as_deref())?;
@@ -491,12 +491,8 @@ pub fn risk(
     };
     // The P&L sample (and the VaR's working copy) from the machine's memory budget: an
     // oversized run is refused up front instead of the process being killed.
-    let budget = wheelhouse_hardware::budget::Budget::for_machine(
-        &wheelhouse_hardware::Probe::system().hardware(
-            wheelhouse_hardware::GpuReport::unavailable("not probed".into()),
-        ),
-        0.8,
-    );
+    // (the process budget: under pressure the store's DuckDB limit is lowered first).
+    let budget = &crate::runtime::get().budget;
     let _mc_memory = budget
         .reserve(
             "engines",

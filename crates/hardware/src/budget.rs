@@ -128,6 +128,19 @@ impl Reservation {
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
+
+    /// Gives back all but `bytes` (nothing when it holds that much or less already): what a
+    /// pressure callback does after shrinking the memory it accounts for.
+    pub fn shrink_to(&mut self, bytes: u64) {
+        if bytes >= self.bytes {
+            return;
+        }
+        let mut s = self.budget.lock();
+        if let Some(c) = s.components.get_mut(&self.component) {
+            c.used = c.used.saturating_sub(self.bytes - bytes);
+        }
+        self.bytes = bytes;
+    }
 }
 
 impl Drop for Reservation {

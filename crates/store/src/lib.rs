@@ -53,6 +53,70 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// The database's memory limit, adjustable from another thread (a memory-pressure callback
+/// of the hardware budget): a second connection to the same database, whose settings are
+/// database-wide.
+#[derive(Debug)]
+pub struct MemoryLimit {
+    conn: std::sync::Mutex<Connection>,
+}
+
+impl MemoryLimit {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets the limit to `bytes` (rounded down to whole MiB, at least 1 MiB).
+    ///
+    /// # Errors
+    /// DuckDB errors.
+    pub fn set_bytes(&self, bytes: u64) -> Result<(), StoreError> {
+        let mib = (bytes >> 20).max(1);
+        self.conn()
+            .execute_batch(&format!("SET memory_limit = '{mib}MiB'"))?;
+        Ok(())
+    }
+
+    /// The limit in force, bytes (DuckDB reports it rounded to a few digits).
+    ///
+    /// # Errors
+    /// DuckDB errors; [`StoreError::InvalidConfig`] if the setting cannot be read as a size.
+    pub fn bytes(&self) -> Result<u64, StoreError> {
+        let text: String =
+            self.conn()
+                .query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))?;
+        parse_duckdb_size(&text).ok_or_else(|| StoreError::InvalidConfig {
+            field: "memory_limit",
+            value: text.clone(),
+            reason: "not a size DuckDB reports".into(),
+        })
+    }
+}
+
+/// `"953.6 MiB"`, `"1.8 GiB"`, `"512 bytes"`, `"2GB"` → bytes.
+fn parse_duckdb_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let value: f64 = t[..split].parse().ok()?;
+    let mult: f64 = match t[split..].trim().to_ascii_lowercase().as_str() {
+        "" | "b" | "byte" | "bytes" => 1.0,
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((value * mult) as u64)
+}
+
 /// Current time as ns since the epoch.
 pub(crate) fn now_ns() -> i64 {
     std::time::SystemTime::now()
@@ -151,6 +215,16 @@ impl Store {
             })?)
     }
 
+    /// A handle on the database's memory limit that another thread may use.
+    ///
+    /// # Errors
+    /// DuckDB errors opening the second connection.
+    pub fn memory_limit(&self) -> Result<MemoryLimit, StoreError> {
+        Ok(MemoryLimit {
+            conn: std::sync::Mutex::new(self.conn.try_clone()?),
+        })
+    }
+
     /// The raw connection, for read-only ad-hoc queries in tests and tools.
     pub fn connection(&self) -> &Connection {
         &self.conn
@@ -194,5 +268,35 @@ fn validate_memory(m: &str) -> Result<(), StoreError> {
             value: m.to_string(),
             reason: "expected a size like 512MB or 4GB".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod memory_limit_tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_is_read_and_lowered_from_another_thread() {
+        let store = Store::open_in_memory().unwrap();
+        let h = store.memory_limit().unwrap();
+        h.set_bytes(512 << 20).unwrap();
+        let got = h.bytes().unwrap();
+        assert!((got as f64 - (512u64 << 20) as f64).abs() < 0.01 * (512u64 << 20) as f64);
+        std::thread::spawn(move || h.set_bytes(100 << 20).unwrap())
+            .join()
+            .unwrap();
+        // Database-wide: the store's own connection sees the new limit.
+        let text: String = store
+            .connection()
+            .query_row("SELECT current_setting('memory_limit')", [], |r| r.get(0))
+            .unwrap();
+        let b = parse_duckdb_size(&text).unwrap();
+        assert!(
+            (b as f64 - (100u64 << 20) as f64).abs() < 0.01 * (100u64 << 20) as f64,
+            "{text}"
+        );
+        assert_eq!(parse_duckdb_size("1.5 GiB"), Some(1_610_612_736));
+        assert_eq!(parse_duckdb_size("2GB"), Some(2_000_000_000));
+        assert_eq!(parse_duckdb_size("lots"), None);
     }
 }
