@@ -136,7 +136,8 @@ impl Runtime {
             .budget
             .fitting_items("store", 1 << 20, bytes >> 20, Priority::Normal)
             << 20;
-        if fits < bytes {
+        // (DuckDB reports its limit rounded, so compare whole MiB.)
+        if fits >> 20 < bytes >> 20 {
             let lowered = fits.max(STORE_FLOOR);
             if limit.set_bytes(lowered).is_ok() {
                 tracing::info!(
