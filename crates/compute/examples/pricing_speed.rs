@@ -87,7 +87,7 @@ fn main() {
     let th = be.threads();
     let rate = |secs: f64| n as f64 / secs / 1e6;
     let mut fresh = f64::NAN;
-    if on("greeks") {
+    if on("greeks") && only != "reused" {
         fresh = best_of(seconds, || {
             std::hint::black_box(be.greeks(&batch).expect("greeks"));
         });
@@ -95,7 +95,7 @@ fn main() {
     let mut out = GreeksBatch::default();
     let mut reused = f64::NAN;
     be.greeks_into(&batch, &mut out).expect("greeks");
-    if on("greeks") {
+    if on("greeks") || only == "reused" {
         reused = best_of(seconds, || {
             be.greeks_into(&batch, &mut out).expect("greeks");
             std::hint::black_box(&out);

@@ -921,7 +921,7 @@ pub(crate) fn scalar_into(input: &IvInput<'_>, i: usize, iv: &mut f64, status: &
         input.kind[i],
     ) {
         Ok(v) => *iv = v,
-        Err(e) => *status = Status::Failed(e),
+        Err(e) => *status = Status::failed(e),
     }
 }
 

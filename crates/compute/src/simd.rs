@@ -130,7 +130,7 @@ impl EuroOut<'_> {
         for c in self.cols.iter_mut() {
             c[i] = f64::NAN;
         }
-        self.status[i] = Status::Failed(e);
+        self.status[i] = Status::failed(e);
     }
 
     /// The scalar path for element `i`: validation, then [`bsm_greeks_unchecked`].
@@ -1085,6 +1085,13 @@ impl Tile {
             inp.volatility,
         ];
         for (c, (x, col)) in self.input.iter_mut().zip(cols).enumerate() {
+            // A full tile as a fixed-size copy (inlined vector moves, no memcpy call).
+            if let Some(src) = col.get(i..i + TILE).filter(|_| m == TILE)
+                && let Ok(src) = <&[f64; TILE]>::try_from(src)
+            {
+                *x = *src;
+                continue;
+            }
             if m < TILE {
                 x.fill(FILL[c]);
             }
@@ -1542,7 +1549,14 @@ fn run_tiles(inp: &EuroIn<'_>, out: &mut EuroOut<'_>) {
         tile.load(inp, i, m);
         tile.compute();
         for (col, v) in out.cols.iter_mut().zip(&tile.o) {
-            col[i..i + m].copy_from_slice(&v[..m]);
+            // A full tile as a fixed-size copy (inlined vector moves, no memcpy call).
+            if m == TILE
+                && let Ok(dst) = <&mut [f64; TILE]>::try_from(&mut col[i..i + TILE])
+            {
+                *dst = *v;
+            } else {
+                col[i..i + m].copy_from_slice(&v[..m]);
+            }
         }
         for_each_set(&tile.redo, |j| {
             if j < m {
@@ -2052,7 +2066,7 @@ mod tests {
                 }
                 Err(e) => {
                     failed += 1;
-                    assert!(same_status(&st[i], &Status::Failed(e)), "element {i}");
+                    assert!(same_status(&st[i], &Status::failed(e)), "element {i}");
                     assert!(o.iter().all(|col| col[i].is_nan()));
                 }
             }

@@ -152,7 +152,7 @@ fn batch_equals_the_scalar_library() {
                 );
                 assert!((out.vega[i] - g.vega).abs() <= tol(g.vega), "vega {i}");
             }
-            Err(e) => assert_eq!(out.status[i], Status::Failed(e)),
+            Err(e) => assert_eq!(out.status[i], Status::failed(e)),
         }
     }
 }
@@ -166,19 +166,19 @@ fn bad_elements_fail_alone() {
     let out = Backend::cpu(Some(2)).unwrap().greeks(&batch(&c)).unwrap();
     assert_eq!(out.failures(), 3);
     assert!(matches!(
-        out.status[3],
-        Status::Failed(PricingError::InvalidInput { field: "spot", .. })
+        out.status[3].error(),
+        Some(PricingError::InvalidInput { field: "spot", .. })
     ));
     assert!(matches!(
-        out.status[5],
-        Status::Failed(PricingError::InvalidInput {
+        out.status[5].error(),
+        Some(PricingError::InvalidInput {
             field: "volatility",
             ..
         })
     ));
     assert!(matches!(
-        out.status[7],
-        Status::Failed(PricingError::InvalidInput { field: "years", .. })
+        out.status[7].error(),
+        Some(PricingError::InvalidInput { field: "years", .. })
     ));
     assert!(out.price[3].is_nan() && out.price[0].is_finite());
     // Implied volatility: a price below intrinsic fails alone too.
@@ -212,7 +212,7 @@ fn bad_elements_fail_alone() {
             // European elements go through the vector kernel (iv_simd): equal to the scalar
             // solver to well within its accuracy, not necessarily to the bit.
             Ok(v) => assert!((iv.implied_volatility[i] - v).abs() <= 1e-12 * v, "{i}"),
-            Err(e) => assert_eq!(iv.status[i], Status::Failed(e)),
+            Err(e) => assert_eq!(iv.status[i], Status::failed(e)),
         }
     }
 }

@@ -171,7 +171,7 @@ fn random_cases_match_scalar() {
         let out = backend.implied_volatility(&c.input()).unwrap();
         for i in 0..c.kind.len() {
             let want = scalar(&c, i);
-            let got = out.status[i];
+            let got = out.status[i].clone();
             match (want, got) {
                 (Ok(w), Status::Ok) => {
                     let v = out.implied_volatility[i];
@@ -275,7 +275,7 @@ fn golden_cases() {
         let mut worst = 0.0f64;
         for (j, g) in cases.iter().enumerate() {
             // Same outcome as the scalar solver, error for error.
-            match (scalar(&c, j), out.status[j]) {
+            match (scalar(&c, j), out.status[j].clone()) {
                 (Ok(w), Status::Ok) => {
                     let v = out.implied_volatility[j];
                     let tol = 1e-10 * w + 100.0 * f64::EPSILON * g.price / g.vega.max(1e-300);

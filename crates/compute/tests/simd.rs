@@ -370,7 +370,7 @@ fn american_elements_still_take_the_american_engine() {
                         assert_eq!(x.to_bits(), y.to_bits(), "American element {i}");
                     }
                 }
-                Err(e) => assert!(same_status(&mixed.status[i], &Status::Failed(e))),
+                Err(e) => assert!(same_status(&mixed.status[i], &Status::failed(e))),
             }
         } else {
             assert_same_bits(&mixed, i, &european, i);
