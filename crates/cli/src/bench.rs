@@ -216,7 +216,16 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
         .greeks(&batch(&x, nmax, None))
         .map_err(anyhow::Error::from)?
         .price;
+    // The GPU rows: `--device cuda` (exit 2 without one) or `auto` with a usable GPU; the
+    // device takes every batch (`force_device`), the lanes its kernels leave run on all CPU
+    // threads, and the times are end to end (host columns in, host columns out).
+    let gpu = gpu_backend(all)?;
     for &n in &args.sizes {
+        if let Some(g) = &gpu
+            && n >= 10_000
+        {
+            gpu_rows(g, &x, &prices, n, args.seconds, all, &mut rows)?;
+        }
         for &t in &thread_counts {
             let be = Backend::cpu(Some(t)).map_err(anyhow::Error::from)?;
             let b = batch(&x, n, None);
@@ -349,11 +358,15 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
             }
         }
         if !args.no_peers {
-            let tasks = if n <= args.american_max {
-                "greeks,american"
+            let mut tasks = if n <= args.american_max {
+                "greeks,american".to_string()
             } else {
-                "greeks"
+                "greeks".to_string()
             };
+            if gpu.is_some() && n >= 10_000 {
+                tasks.push_str(",torch");
+            }
+            let tasks = tasks.as_str();
             for r in python_peers(&x, &prices, n, all, tasks)? {
                 eprintln!(
                     "  {:<10} {:<34} n={:<9} threads={} {:>10.3} M/s",
@@ -389,6 +402,113 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
     }
     report(&rows, format.unwrap_or(Format::Table))?;
     Ok(EXIT_OK)
+}
+
+/// The GPU backend of the GPU rows, if any (see `run`).
+fn gpu_backend(threads: usize) -> Result<Option<Backend>, Exit> {
+    use wheelhouse_compute::DeviceChoice;
+    let choice = crate::DEVICE
+        .get()
+        .copied()
+        .unwrap_or(crate::DeviceArg::Auto);
+    match choice {
+        crate::DeviceArg::Cpu => Ok(None),
+        crate::DeviceArg::Cuda => Ok(Some(crate::backend(Some(threads))?.force_device())),
+        crate::DeviceArg::Auto => Ok(Backend::with_device(Some(threads), DeviceChoice::Cuda)
+            .ok()
+            .map(Backend::force_device)),
+    }
+}
+
+/// Our GPU rows for one size: price + Greeks, IV, and the chain (IV then Greeks at it, the
+/// volatilities resident on the device); plus the CPU chain on all threads to compare with.
+fn gpu_rows(
+    g: &Backend,
+    x: &Inputs,
+    prices: &[f64],
+    n: usize,
+    seconds: f64,
+    all: usize,
+    rows: &mut Vec<Row>,
+) -> Result<(), Exit> {
+    let device = g.accelerator().unwrap_or_else(|| "GPU".into());
+    let b = batch(x, n, None);
+    let iv_in = IvInput {
+        kind: &x.kind[..n],
+        price: &prices[..n],
+        spot: &x.spot[..n],
+        strike: &x.strike[..n],
+        years: &x.years[..n],
+        rate: &x.rate[..n],
+        dividend_yield: &x.dividend_yield[..n],
+        style: None,
+    };
+    let mut out = wheelhouse_compute::GreeksBatch::default();
+    let mut iv = wheelhouse_compute::IvBatch::default();
+    let before = g.fallbacks();
+    let mut push = |task: &str, engine: String, threads: usize, secs: f64, note: &str| {
+        eprintln!(
+            "  {task:<10} {engine:<34} n={n:<9} threads={threads} {:>10.3} M/s",
+            n as f64 / secs / 1e6
+        );
+        rows.push(Row {
+            task: task.into(),
+            engine,
+            n,
+            threads,
+            per_sec: n as f64 / secs,
+            ratio_vs_peer: None,
+            note: note.into(),
+        });
+    };
+    let secs = best_of(seconds, || {
+        std::hint::black_box(g.greeks_into(&b, &mut out).ok());
+    });
+    push(
+        "greeks",
+        format!("wheelhouse GPU {device}"),
+        0,
+        secs,
+        "end to end, fp64, output reused",
+    );
+    let secs = best_of(seconds, || {
+        std::hint::black_box(g.implied_volatility_into(&iv_in, &mut iv).ok());
+    });
+    push(
+        "iv",
+        format!("wheelhouse GPU {device}"),
+        0,
+        secs,
+        "end to end; lanes the kernel leaves on the CPU threads",
+    );
+    let secs = best_of(seconds, || {
+        std::hint::black_box(g.iv_and_greeks_into(&iv_in, &mut iv, &mut out).ok());
+    });
+    push(
+        "iv+greeks",
+        format!("wheelhouse GPU {device}"),
+        0,
+        secs,
+        "IV then price + 8 Greeks, volatilities stay on the device",
+    );
+    let cpu = Backend::cpu(Some(all)).map_err(anyhow::Error::from)?;
+    let secs = best_of(seconds, || {
+        std::hint::black_box(cpu.iv_and_greeks_into(&iv_in, &mut iv, &mut out).ok());
+    });
+    push(
+        "iv+greeks",
+        "wheelhouse".into(),
+        all,
+        secs,
+        "IV then price + 8 Greeks, CPU",
+    );
+    if g.fallbacks() > before {
+        return Err(Exit::from(anyhow!(
+            "the GPU failed {} batch(es) during the benchmark (see the log); its rows would be CPU times",
+            g.fallbacks() - before
+        )));
+    }
+    Ok(())
 }
 
 fn python_peers(

@@ -65,7 +65,7 @@ pub enum DeviceArg {
     Cuda,
 }
 
-static DEVICE: std::sync::OnceLock<DeviceArg> = std::sync::OnceLock::new();
+pub(crate) static DEVICE: std::sync::OnceLock<DeviceArg> = std::sync::OnceLock::new();
 
 /// The compute backend for `--threads` and `--device`: exit 2 for `--device cuda` without a
 /// usable GPU.

@@ -140,3 +140,86 @@ if "american" in tasks:
              note=f"QuantLib {ql.__version__}, Python loop over {m} options")
     except Exception as e:  # noqa: BLE001
         emit(peer="QuantLib QdFp accurate", status="not installed", detail=str(e))
+
+if "torch" in tasks:
+    # The GPU peer: PyTorch fp64 on the same device, op by op; end to end from the host
+    # arrays (upload, compute, download) to match our GPU rows, and resident in the note.
+    try:
+        import math
+
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("torch has no CUDA device")
+        dev = torch.device("cuda")
+        host = [np.ascontiguousarray(a) for a in (w, S, K, T, r, q, v)]
+        price_h = np.ascontiguousarray(cols["price"])
+
+        def t_ncdf(x):
+            return 0.5 * torch.special.erfc(-x / math.sqrt(2.0))
+
+        def t_greeks(w, S, K, T, r, q, v):
+            st = torch.sqrt(T)
+            vs = v * st
+            d1 = (torch.log(S / K) + (r - q) * T) / vs + 0.5 * vs
+            d2 = d1 - vs
+            dq = torch.exp(-q * T)
+            dr = torch.exp(-r * T)
+            n1 = t_ncdf(w * d1)
+            n2 = t_ncdf(w * d2)
+            pdf = torch.exp(-0.5 * d1 * d1) * 0.3989422804014327
+            return (w * (S * dq * n1 - K * dr * n2), w * dq * n1, dq * pdf / (S * vs),
+                    S * dq * pdf * st, -S * dq * pdf * v / (2 * st) - w * r * K * dr * n2 + w * q * S * dq * n1,
+                    w * K * T * dr * n2)
+
+        def t_iv(p, w, S, K, T, r, q, iters=40):
+            lo = torch.full_like(p, 1e-4)
+            hi = torch.full_like(p, 6.0)
+            sig = torch.full_like(p, 0.3)
+            st = torch.sqrt(T)
+            for _ in range(iters):
+                vs = sig * st
+                d1 = (torch.log(S / K) + (r - q) * T) / vs + 0.5 * vs
+                d2 = d1 - vs
+                pr = w * (S * torch.exp(-q * T) * t_ncdf(w * d1) - K * torch.exp(-r * T) * t_ncdf(w * d2))
+                vega = S * torch.exp(-q * T) * torch.exp(-0.5 * d1 * d1) * 0.3989422804014327 * st
+                f = pr - p
+                hi = torch.where(f > 0, sig, hi)
+                lo = torch.where(f <= 0, sig, lo)
+                nxt = sig - f / vega
+                bad = ~torch.isfinite(nxt) | (nxt <= lo) | (nxt >= hi)
+                sig = torch.where(bad, 0.5 * (lo + hi), nxt)
+            return sig
+
+        def sync_time(f, reps=3):
+            best = float("inf")
+            for _ in range(reps):
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                f()
+                torch.cuda.synchronize()
+                best = min(best, time.perf_counter() - t0)
+            return best
+
+        def e2e_greeks():
+            c = [torch.from_numpy(a).to(dev) for a in host]
+            return [x.cpu().numpy() for x in t_greeks(*c)]
+
+        def e2e_iv():
+            c = [torch.from_numpy(a).to(dev) for a in host[:6]]
+            return t_iv(torch.from_numpy(price_h).to(dev), *c).cpu().numpy()
+
+        e2e_greeks()
+        resident = [torch.from_numpy(a).to(dev) for a in host]
+        t_res = sync_time(lambda: t_greeks(*resident))
+        t = sync_time(e2e_greeks)
+        name = f"torch {torch.__version__} fp64 {torch.cuda.get_device_name(0)}"
+        emit(peer=name, task="greeks", n=n, threads=0, seconds=t, per_sec=n / t,
+             note=f"price+5 Greeks op by op, end to end; resident {n / t_res / 1e6:.0f} M/s")
+        p_res = torch.from_numpy(price_h).to(dev)
+        t_res = sync_time(lambda: t_iv(p_res, *resident[:6]), reps=2)
+        t = sync_time(e2e_iv, reps=2)
+        emit(peer=name, task="iv", n=n, threads=0, seconds=t, per_sec=n / t,
+             note=f"40 guarded Newton steps (not LBR-accurate), end to end; resident {n / t_res / 1e6:.0f} M/s")
+    except Exception as e:  # noqa: BLE001
+        emit(peer="torch (CUDA)", status="not available", detail=str(e))

@@ -480,6 +480,8 @@ pub struct Backend {
     small_pools: std::sync::Mutex<Vec<(usize, std::sync::Arc<rayon::ThreadPool>)>>,
     /// Workers used by the last batch (to log changes once).
     last_workers: std::sync::atomic::AtomicUsize,
+    /// Send every eligible batch to the accelerator, ignoring its measured thresholds.
+    force_device: bool,
 }
 
 /// Run-time factors, in (0, 1], that a thermal or throttle policy sets and every batch reads:
@@ -554,7 +556,16 @@ impl Backend {
             scales: Scales::new(),
             small_pools: std::sync::Mutex::new(Vec::new()),
             last_workers: std::sync::atomic::AtomicUsize::new(n),
+            force_device: false,
         })
+    }
+
+    /// Sends every eligible batch (all European, or any Monte Carlo) of at least 64 elements
+    /// to the accelerator, ignoring the thresholds where the CPU measured faster: for
+    /// benchmarks that time the device itself.
+    pub fn force_device(mut self) -> Self {
+        self.force_device = true;
+        self
     }
 
     /// Reads worker and device-batch factors from `scales` (shared with a thermal monitor).
@@ -700,7 +711,7 @@ impl Backend {
             return None;
         }
         let a = self.accel()?;
-        if n < a.min_greeks() {
+        if !self.force_device && n < a.min_greeks() {
             return None;
         }
         match a.greeks(batch, out) {
@@ -725,7 +736,7 @@ impl Backend {
         let Some(a) = self.accel() else {
             return false;
         };
-        if out.len() < a.min_paths() {
+        if !self.force_device && out.len() < a.min_paths() {
             tracing::debug!(
                 "mc_pnl: {} paths on the CPU (below the device's {})",
                 out.len(),
@@ -771,7 +782,7 @@ impl Backend {
             return None;
         }
         let a = self.accel()?;
-        if n < a.min_iv(self.threads()) {
+        if !self.force_device && n < a.min_iv(self.threads()) {
             return None;
         }
         let r = match greeks {
