@@ -368,7 +368,7 @@ impl CudaDevice {
     /// `bsm_iv` on device-resident inputs: (volatilities, statuses), left on the device.
     fn run_iv(
         &self,
-        d: &DeviceInputs<'_>,
+        d: &DeviceInputs,
         d_price: &CudaSlice<f64>,
     ) -> Result<(CudaSlice<f64>, CudaSlice<i32>), String> {
         let s = &self.stream;
@@ -378,13 +378,13 @@ impl CudaDevice {
         let n_i = i32::try_from(d.n).map_err(|_| format!("{} elements: too many", d.n))?;
         let mut b = s.launch_builder(&self.iv);
         b.arg(&n_i)
-            .arg(d.kind)
+            .arg(&d.kind)
             .arg(d_price)
-            .arg(d.spot)
-            .arg(d.strike)
-            .arg(d.years)
-            .arg(d.rate)
-            .arg(d.dividend_yield)
+            .arg(&d.spot)
+            .arg(&d.strike)
+            .arg(&d.years)
+            .arg(&d.rate)
+            .arg(&d.dividend_yield)
             .arg(&mut d_iv)
             .arg(&mut d_st);
         // SAFETY: the arguments match `bsm_iv` in kernels/iv.cu one for one (n, the kind and
@@ -398,7 +398,7 @@ impl CudaDevice {
     /// `out` (already sized) and returns the status codes.
     fn run_greeks(
         &self,
-        d: &DeviceInputs<'_>,
+        d: &DeviceInputs,
         d_vol: &CudaSlice<f64>,
         out: &mut crate::GreeksBatch,
     ) -> Result<Vec<i32>, String> {
@@ -426,7 +426,7 @@ impl CudaDevice {
     /// stay on the device.
     fn launch_greeks(
         &self,
-        d: &DeviceInputs<'_>,
+        d: &DeviceInputs,
         d_vol: &CudaSlice<f64>,
     ) -> Result<(Vec<CudaSlice<f64>>, CudaSlice<i32>), String> {
         let s = &self.stream;
@@ -439,12 +439,12 @@ impl CudaDevice {
         let n_i = i32::try_from(d.n).map_err(|_| format!("{} elements: too many", d.n))?;
         let mut b = s.launch_builder(&self.greeks);
         b.arg(&n_i)
-            .arg(d.kind)
-            .arg(d.spot)
-            .arg(d.strike)
-            .arg(d.years)
-            .arg(d.rate)
-            .arg(d.dividend_yield)
+            .arg(&d.kind)
+            .arg(&d.spot)
+            .arg(&d.strike)
+            .arg(&d.years)
+            .arg(&d.rate)
+            .arg(&d.dividend_yield)
             .arg(d_vol);
         for o in outs.iter_mut() {
             b.arg(o);
@@ -473,22 +473,8 @@ impl CudaDevice {
         self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
-        let d_kind = s.clone_htod(&kind_codes(input.kind)).map_err(e)?;
+        let d = DeviceInputs::of_iv(s, input)?;
         let d_p = s.clone_htod(input.price).map_err(e)?;
-        let d_s = s.clone_htod(input.spot).map_err(e)?;
-        let d_k = s.clone_htod(input.strike).map_err(e)?;
-        let d_t = s.clone_htod(input.years).map_err(e)?;
-        let d_r = s.clone_htod(input.rate).map_err(e)?;
-        let d_q = s.clone_htod(input.dividend_yield).map_err(e)?;
-        let d = DeviceInputs {
-            n,
-            kind: &d_kind,
-            spot: &d_s,
-            strike: &d_k,
-            years: &d_t,
-            rate: &d_r,
-            dividend_yield: &d_q,
-        };
         s.synchronize().map_err(e)?;
         let (mut iv_best, mut chain_best) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..reps.max(1) {
@@ -508,15 +494,52 @@ impl CudaDevice {
     }
 }
 
-/// Input columns already on the device (kind as 0 = call, 1 = put).
-struct DeviceInputs<'a> {
+/// Input columns on the device (kind as 0 = call, 1 = put).
+struct DeviceInputs {
     n: usize,
-    kind: &'a CudaSlice<i32>,
-    spot: &'a CudaSlice<f64>,
-    strike: &'a CudaSlice<f64>,
-    years: &'a CudaSlice<f64>,
-    rate: &'a CudaSlice<f64>,
-    dividend_yield: &'a CudaSlice<f64>,
+    kind: CudaSlice<i32>,
+    spot: CudaSlice<f64>,
+    strike: CudaSlice<f64>,
+    years: CudaSlice<f64>,
+    rate: CudaSlice<f64>,
+    dividend_yield: CudaSlice<f64>,
+}
+
+impl DeviceInputs {
+    /// Uploads the six columns every kernel reads.
+    fn upload(
+        s: &Arc<CudaStream>,
+        kind: &[OptionType],
+        spot: &[f64],
+        strike: &[f64],
+        years: &[f64],
+        rate: &[f64],
+        dividend_yield: &[f64],
+    ) -> Result<DeviceInputs, String> {
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        Ok(DeviceInputs {
+            n: kind.len(),
+            kind: s.clone_htod(&kind_codes(kind)).map_err(e)?,
+            spot: s.clone_htod(spot).map_err(e)?,
+            strike: s.clone_htod(strike).map_err(e)?,
+            years: s.clone_htod(years).map_err(e)?,
+            rate: s.clone_htod(rate).map_err(e)?,
+            dividend_yield: s.clone_htod(dividend_yield).map_err(e)?,
+        })
+    }
+
+    /// The columns of an IV batch (its prices uploaded apart).
+    fn of_iv(s: &Arc<CudaStream>, i: &crate::IvInput<'_>) -> Result<DeviceInputs, String> {
+        DeviceInputs::upload(
+            s,
+            i.kind,
+            i.spot,
+            i.strike,
+            i.years,
+            i.rate,
+            i.dividend_yield,
+        )
+    }
 }
 
 fn kind_codes(kind: &[OptionType]) -> Vec<i32> {
@@ -557,22 +580,16 @@ impl Accelerator for CudaDevice {
         self.check_fits(n, 7 * 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
-        let d_kind = s.clone_htod(&kind_codes(batch.kind)).map_err(e)?;
-        let d_s = s.clone_htod(batch.spot).map_err(e)?;
-        let d_k = s.clone_htod(batch.strike).map_err(e)?;
-        let d_t = s.clone_htod(batch.years).map_err(e)?;
-        let d_r = s.clone_htod(batch.rate).map_err(e)?;
-        let d_q = s.clone_htod(batch.dividend_yield).map_err(e)?;
+        let d = DeviceInputs::upload(
+            s,
+            batch.kind,
+            batch.spot,
+            batch.strike,
+            batch.years,
+            batch.rate,
+            batch.dividend_yield,
+        )?;
         let d_v = s.clone_htod(batch.volatility).map_err(e)?;
-        let d = DeviceInputs {
-            n,
-            kind: &d_kind,
-            spot: &d_s,
-            strike: &d_k,
-            years: &d_t,
-            rate: &d_r,
-            dividend_yield: &d_q,
-        };
         let status = self.run_greeks(&d, &d_v, out)?;
         Ok(flagged(&status))
     }
@@ -601,22 +618,8 @@ impl Accelerator for CudaDevice {
         self.check_fits(n, 7 * 8 + 4 + 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
-        let d_kind = s.clone_htod(&kind_codes(input.kind)).map_err(e)?;
+        let d = DeviceInputs::of_iv(s, input)?;
         let d_p = s.clone_htod(input.price).map_err(e)?;
-        let d_s = s.clone_htod(input.spot).map_err(e)?;
-        let d_k = s.clone_htod(input.strike).map_err(e)?;
-        let d_t = s.clone_htod(input.years).map_err(e)?;
-        let d_r = s.clone_htod(input.rate).map_err(e)?;
-        let d_q = s.clone_htod(input.dividend_yield).map_err(e)?;
-        let d = DeviceInputs {
-            n,
-            kind: &d_kind,
-            spot: &d_s,
-            strike: &d_k,
-            years: &d_t,
-            rate: &d_r,
-            dividend_yield: &d_q,
-        };
         let (d_iv, d_st) = self.run_iv(&d, &d_p)?;
         s.memcpy_dtoh(&d_iv, out.implied_volatility.as_mut_slice())
             .map_err(e)?;
@@ -634,22 +637,8 @@ impl Accelerator for CudaDevice {
         self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
-        let d_kind = s.clone_htod(&kind_codes(input.kind)).map_err(e)?;
+        let d = DeviceInputs::of_iv(s, input)?;
         let d_p = s.clone_htod(input.price).map_err(e)?;
-        let d_s = s.clone_htod(input.spot).map_err(e)?;
-        let d_k = s.clone_htod(input.strike).map_err(e)?;
-        let d_t = s.clone_htod(input.years).map_err(e)?;
-        let d_r = s.clone_htod(input.rate).map_err(e)?;
-        let d_q = s.clone_htod(input.dividend_yield).map_err(e)?;
-        let d = DeviceInputs {
-            n,
-            kind: &d_kind,
-            spot: &d_s,
-            strike: &d_k,
-            years: &d_t,
-            rate: &d_r,
-            dividend_yield: &d_q,
-        };
         // The volatilities never leave the device between the two kernels (same stream).
         let (d_iv, d_iv_status) = self.run_iv(&d, &d_p)?;
         let greeks_status = self.run_greeks(&d, &d_iv, greeks)?;
