@@ -891,7 +891,8 @@ impl Backend {
             self.scalar_iv_and_greeks(input, &flagged, iv, Some(greeks));
             return Ok(());
         }
-        self.implied_volatility_into(input, iv)?;
+        // (The device was tried above for the chain: not again for the IV alone.)
+        self.implied_volatility_cpu(input, iv);
         let batch = OptionBatch {
             kind: input.kind,
             spot: input.spot,
@@ -902,7 +903,7 @@ impl Backend {
             volatility: &iv.implied_volatility,
             style: input.style,
         };
-        self.greeks_into(&batch, greeks)?;
+        self.greeks_cpu(&batch, greeks);
         for (g, s) in greeks.status.iter_mut().zip(&iv.status) {
             if !s.is_ok() {
                 *g = s.clone();
@@ -971,6 +972,12 @@ impl Backend {
             }
             return Ok(());
         }
+        self.greeks_cpu(batch, out);
+        Ok(())
+    }
+
+    /// [`Backend::greeks_into`] on the CPU pool (`out` already sized).
+    fn greeks_cpu(&self, batch: &OptionBatch<'_>, out: &mut GreeksBatch) {
         let american = self.american;
         let chunks = split_greeks(out);
         self.install(|| {
@@ -1023,7 +1030,6 @@ impl Backend {
                 }
             });
         });
-        Ok(())
     }
 
     /// Prices alone of every element (European by the price-only vector kernel, American by
@@ -1099,6 +1105,12 @@ impl Backend {
             self.scalar_iv_and_greeks(input, &flagged, out, None);
             return Ok(());
         }
+        self.implied_volatility_cpu(input, out);
+        Ok(())
+    }
+
+    /// [`Backend::implied_volatility_into`] on the CPU pool (`out` already sized).
+    fn implied_volatility_cpu(&self, input: &IvInput<'_>, out: &mut IvBatch) {
         let american = self.american;
         self.install(|| {
             out.implied_volatility
@@ -1138,6 +1150,5 @@ impl Backend {
                     }
                 });
         });
-        Ok(())
     }
 }
