@@ -5,22 +5,9 @@
 
 use std::time::Instant;
 use wheelhouse_compute::{Backend, GreeksBatch, IvInput, OptionBatch};
-use wheelhouse_pricing::OptionType;
 
-struct SplitMix(u64);
-impl SplitMix {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn log_uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        (lo.ln() + (hi.ln() - lo.ln()) * self.next()).exp()
-    }
-}
+#[path = "common/mod.rs"]
+mod common;
 
 fn best_of(seconds: f64, mut f: impl FnMut()) -> f64 {
     let mut best = f64::INFINITY;
@@ -48,31 +35,15 @@ fn main() {
     let on = |m: &str| only == "all" || only == m;
     // Inputs: `random` (the bench's ranges) or `chain` (near the money).
     let chain = args.get(5).is_some_and(|m| m == "chain");
-    let mut g = SplitMix(42);
-    let mut kind = Vec::with_capacity(n);
-    let (mut s, mut k, mut t, mut r, mut q, mut v) =
-        (vec![], vec![], vec![], vec![], vec![], vec![]);
-    for _ in 0..n {
-        kind.push(if g.next() < 0.5 {
-            OptionType::Call
-        } else {
-            OptionType::Put
-        });
-        s.push(100.0);
-        if chain {
-            k.push(60.0 + 80.0 * g.next());
-            t.push(g.log_uniform(7.0 / 365.0, 2.0));
-            r.push(0.05 * g.next());
-            q.push(0.03 * g.next());
-            v.push(0.1 + 0.7 * g.next());
-        } else {
-            k.push(100.0 * g.log_uniform(0.25, 4.0));
-            t.push(g.log_uniform(1.0 / 8760.0, 5.0));
-            r.push(-0.01 + 0.11 * g.next());
-            q.push(0.06 * g.next());
-            v.push(g.log_uniform(0.01, 3.0));
-        }
-    }
+    let common::Columns {
+        kind,
+        spot: s,
+        strike: k,
+        years: t,
+        rate: r,
+        dividend_yield: q,
+        volatility: v,
+    } = common::Columns::generate(n, chain);
     let batch = OptionBatch {
         kind: &kind,
         spot: &s,
