@@ -156,6 +156,45 @@ fn batch<'a>(x: &'a Inputs, n: usize, style: Option<&'a [ExerciseStyle]>) -> Opt
     }
 }
 
+/// Our row of a measurement, echoed to stderr as it is taken.
+fn push_ours(
+    rows: &mut Vec<Row>,
+    task: &str,
+    engine: &str,
+    n: usize,
+    threads: usize,
+    per_sec: f64,
+    note: &str,
+) {
+    eprintln!(
+        "  {task:<10} {engine:<34} n={n:<9} threads={threads} {:>10.3} M/s",
+        per_sec / 1e6
+    );
+    rows.push(Row {
+        task: task.into(),
+        engine: engine.into(),
+        n,
+        threads,
+        per_sec,
+        ratio_vs_peer: None,
+        note: note.into(),
+    });
+}
+
+/// The IV batch of the first `n` inputs at `prices` (all European).
+fn iv_input<'a>(x: &'a Inputs, prices: &'a [f64], n: usize) -> IvInput<'a> {
+    IvInput {
+        kind: &x.kind[..n],
+        price: &prices[..n],
+        spot: &x.spot[..n],
+        strike: &x.strike[..n],
+        years: &x.years[..n],
+        rate: &x.rate[..n],
+        dividend_yield: &x.dividend_yield[..n],
+        style: None,
+    }
+}
+
 fn implied_vol_crate(price: f64, x: &Inputs, i: usize) -> Option<f64> {
     let t = x.years[i];
     let fwd = x.spot[i] * ((x.rate[i] - x.dividend_yield[i]) * t).exp();
@@ -184,27 +223,7 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
     let nmax = args.sizes.iter().copied().max().unwrap_or(0);
     let x = inputs(nmax, args.seed);
     let mut rows: Vec<Row> = Vec::new();
-    let ours = |rows: &mut Vec<Row>,
-                task: &str,
-                engine: &str,
-                n: usize,
-                threads: usize,
-                per_sec: f64,
-                note: &str| {
-        eprintln!(
-            "  {task:<10} {engine:<34} n={n:<9} threads={threads} {:>10.3} M/s",
-            per_sec / 1e6
-        );
-        rows.push(Row {
-            task: task.into(),
-            engine: engine.into(),
-            n,
-            threads,
-            per_sec,
-            ratio_vs_peer: None,
-            note: note.into(),
-        });
-    };
+    let ours = push_ours;
     let american_settings = [
         ("accurate", AmericanSettings::ACCURATE),
         ("fast", AmericanSettings::FAST),
@@ -255,16 +274,7 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                 n as f64 / secs,
                 "price + 8 Greeks, output allocated per call",
             );
-            let iv_in = IvInput {
-                kind: &x.kind[..n],
-                price: &prices[..n],
-                spot: &x.spot[..n],
-                strike: &x.strike[..n],
-                years: &x.years[..n],
-                rate: &x.rate[..n],
-                dividend_yield: &x.dividend_yield[..n],
-                style: None,
-            };
+            let iv_in = iv_input(&x, &prices, n);
             let mut iv_out = wheelhouse_compute::IvBatch::default();
             let secs = best_of(args.seconds, || {
                 std::hint::black_box(be.implied_volatility_into(&iv_in, &mut iv_out).ok());
@@ -433,33 +443,12 @@ fn gpu_rows(
 ) -> Result<(), Exit> {
     let device = g.accelerator().unwrap_or_else(|| "GPU".into());
     let b = batch(x, n, None);
-    let iv_in = IvInput {
-        kind: &x.kind[..n],
-        price: &prices[..n],
-        spot: &x.spot[..n],
-        strike: &x.strike[..n],
-        years: &x.years[..n],
-        rate: &x.rate[..n],
-        dividend_yield: &x.dividend_yield[..n],
-        style: None,
-    };
+    let iv_in = iv_input(x, prices, n);
     let mut out = wheelhouse_compute::GreeksBatch::default();
     let mut iv = wheelhouse_compute::IvBatch::default();
     let before = g.fallbacks();
     let mut push = |task: &str, engine: String, threads: usize, secs: f64, note: &str| {
-        eprintln!(
-            "  {task:<10} {engine:<34} n={n:<9} threads={threads} {:>10.3} M/s",
-            n as f64 / secs / 1e6
-        );
-        rows.push(Row {
-            task: task.into(),
-            engine,
-            n,
-            threads,
-            per_sec: n as f64 / secs,
-            ratio_vs_peer: None,
-            note: note.into(),
-        });
+        push_ours(rows, task, &engine, n, threads, n as f64 / secs, note);
     };
     let secs = best_of(seconds, || {
         std::hint::black_box(g.greeks_into(&b, &mut out).ok());
