@@ -204,6 +204,8 @@ fn cell_text(c: Cell<'_>) -> String {
 /// Column plan: where each canonical column comes from and how to read it.
 struct Plan {
     spec: &'static TableSpec,
+    /// A mapping file applies (the columnar path stands aside).
+    mapped: bool,
     src: Vec<Option<usize>>,
     tz: TimeZone,
     formats: Vec<Option<String>>,
@@ -333,6 +335,7 @@ impl Plan {
         Ok((
             Plan {
                 spec,
+                mapped: mapping.is_some(),
                 src,
                 tz,
                 formats,
@@ -348,6 +351,22 @@ impl Plan {
             },
             ignored,
         ))
+    }
+
+    /// Canonical columns that are null in every row: no source column, no default, no rule
+    /// that fills them.
+    fn always_null(&self) -> Vec<bool> {
+        self.spec
+            .cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                self.src[i].is_none()
+                    && self.defaults[i].is_none()
+                    && c.req != Req::Required
+                    && (self.roots.is_empty() || !matches!(c.ty, Ty::Style | Ty::Settlement))
+            })
+            .collect()
     }
 
     /// Parses one row into `out` (one value per canonical column).
@@ -727,31 +746,130 @@ enum Builder {
     I64(Int64Builder),
 }
 
+/// How staged batches end: a `_line` column (the temporary stage) or the import id (rows
+/// appended straight to the table).
+#[derive(Debug, Clone, Copy)]
+enum Tail {
+    Line,
+    ImportId(i64),
+}
+
+/// Keys fingerprinted per import before the stager stops tracking them (8 bytes each plus the
+/// set's slack, about 0.5 GiB at the cap); beyond it the store checks repeats itself.
+const FINGERPRINT_CAP: usize = 32 * 1024 * 1024;
+
+/// What the stager learned about the keys of the rows it staged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repeats {
+    /// Every row's key fingerprint is distinct: no key repeats in the file.
+    None,
+    /// Two rows share a fingerprint: a key may repeat (or two keys share a hash).
+    Possible,
+    /// Too many rows to track: unknown.
+    Untracked,
+}
+
+/// Hashes already-hashed `u64` fingerprints (identity).
+#[derive(Default)]
+struct Fingerprint(u64);
+
+impl std::hash::Hasher for Fingerprint {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
+type FingerprintSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<Fingerprint>>;
+
 struct Stager {
     spec: &'static TableSpec,
     builders: Vec<Builder>,
     line: Int64Builder,
+    tail: Tail,
     schema: Arc<Schema>,
     rows: usize,
+    /// Rows staged in all batches so far.
+    staged: u64,
+    /// `root` column filled from `underlying` when missing: (root, underlying).
+    root_from: Option<(usize, usize)>,
+    key_idx: Vec<usize>,
+    time_idx: Option<usize>,
+    /// Smallest and largest value of the time column.
+    lo: i64,
+    hi: i64,
+    /// Key fingerprints (only when `tail` is the import id).
+    keys: Option<FingerprintSet>,
+    cap: usize,
+    repeats: Repeats,
+    /// Columns left out of the batches (null in every row: the table's default fills them).
+    omitted: Vec<bool>,
+    /// Batches staged whole (the columnar path), waiting to be sent.
+    ready: Vec<RecordBatch>,
 }
 
 impl Stager {
-    fn new(spec: &'static TableSpec) -> Self {
+    /// `cap`: key fingerprints tracked at most (with `Tail::ImportId`).
+    fn new(spec: &'static TableSpec, tail: Tail, expected_rows: u64, cap: usize) -> Self {
         let mut fields: Vec<Field> = spec
             .cols
             .iter()
             .map(|c| Field::new(c.name, arrow_type(c.ty), true))
             .collect();
-        fields.push(Field::new("_line", DataType::Int64, false));
+        fields.push(match tail {
+            Tail::Line => Field::new("_line", DataType::Int64, false),
+            Tail::ImportId(_) => Field::new("import_id", DataType::Int64, false),
+        });
+        let keys = matches!(tail, Tail::ImportId(_)).then(|| {
+            let reserve = usize::try_from(expected_rows).unwrap_or(cap).min(cap);
+            FingerprintSet::with_capacity_and_hasher(reserve, Default::default())
+        });
         let mut s = Stager {
             spec,
             builders: Vec::new(),
             line: Int64Builder::new(),
+            tail,
             schema: Arc::new(Schema::new(fields)),
             rows: 0,
+            staged: 0,
+            root_from: spec.index("root").zip(spec.index("underlying")),
+            key_idx: spec.key.iter().filter_map(|k| spec.index(k)).collect(),
+            time_idx: spec.index(spec.time_col),
+            lo: i64::MAX,
+            hi: i64::MIN,
+            keys,
+            cap,
+            repeats: Repeats::None,
+            omitted: vec![false; spec.cols.len()],
+            ready: Vec::new(),
         };
         s.reset();
         s
+    }
+
+    /// Leaves the columns marked in `always_null` out of the batches (before any row; the
+    /// root filled from the underlying is kept).
+    fn omit(&mut self, always_null: &[bool]) {
+        self.omitted = always_null.to_vec();
+        if let Some((root, _)) = self.root_from {
+            self.omitted[root] = false;
+        }
+        let fields: Vec<Field> = self
+            .schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.omitted.get(*i).copied().unwrap_or(false))
+            .map(|(_, f)| f.as_ref().clone())
+            .collect();
+        self.schema = Arc::new(Schema::new(fields));
     }
 
     fn reset(&mut self) {
@@ -771,9 +889,76 @@ impl Stager {
         self.rows = 0;
     }
 
+    /// The value stored for column `i` of a parsed row (a missing root is the underlying).
+    fn effective<'v, 'r>(&self, vals: &'v [Val<'r>], i: usize) -> &'v Val<'r> {
+        match (&vals[i], self.root_from) {
+            (Val::Null, Some((root, underlying))) if root == i => &vals[underlying],
+            (v, _) => v,
+        }
+    }
+
+    /// Fingerprint of the row's key as it will be stored (the column types decide the
+    /// representation: an integer in a DOUBLE column hashes as the double).
+    fn fingerprint(&self, vals: &[Val<'_>]) -> u64 {
+        use std::hash::Hasher;
+        let mut h = std::hash::DefaultHasher::new();
+        for &i in &self.key_idx {
+            match (&self.builders[i], self.effective(vals, i)) {
+                (Builder::Str(_), Val::Str(s)) => {
+                    h.write_u8(1);
+                    h.write(s.as_bytes());
+                    h.write_u8(0xff);
+                }
+                (Builder::F64(_), Val::F64(x)) => {
+                    h.write_u8(2);
+                    h.write_u64((x + 0.0).to_bits());
+                }
+                (Builder::F64(_), Val::I64(x)) => {
+                    h.write_u8(2);
+                    h.write_u64((*x as f64 + 0.0).to_bits());
+                }
+                (Builder::I64(_), Val::I64(x)) => {
+                    h.write_u8(3);
+                    h.write_i64(*x);
+                }
+                _ => h.write_u8(0),
+            }
+        }
+        h.finish()
+    }
+
+    /// Records one row's key fingerprint (up to the cap).
+    fn track(&mut self, fp: u64) {
+        if let Some(keys) = self.keys.as_mut() {
+            if keys.len() >= self.cap {
+                self.keys = None;
+                if self.repeats == Repeats::None {
+                    self.repeats = Repeats::Untracked;
+                }
+            } else if !keys.insert(fp) {
+                self.repeats = Repeats::Possible;
+            }
+        }
+    }
+
     fn push(&mut self, vals: &[Val<'_>], line: u64) {
-        for (b, v) in self.builders.iter_mut().zip(vals) {
-            match (b, v) {
+        if let Some(t) = self.time_idx.and_then(|i| vals[i].i64()) {
+            self.lo = self.lo.min(t);
+            self.hi = self.hi.max(t);
+        }
+        if self.keys.is_some() {
+            let fp = self.fingerprint(vals);
+            self.track(fp);
+        }
+        for i in 0..self.builders.len() {
+            if self.omitted[i] {
+                continue;
+            }
+            let v = match (&vals[i], self.root_from) {
+                (Val::Null, Some((root, underlying))) if root == i => &vals[underlying],
+                (v, _) => v,
+            };
+            match (&mut self.builders[i], v) {
                 (Builder::Str(b), Val::Str(s)) => b.append_value(s),
                 (Builder::F64(b), Val::F64(x)) => b.append_value(*x),
                 (Builder::F64(b), Val::I64(x)) => b.append_value(*x as f64),
@@ -785,13 +970,16 @@ impl Stager {
         }
         self.line.append_value(line as i64);
         self.rows += 1;
+        self.staged += 1;
     }
 
     fn finish(&mut self) -> Result<RecordBatch, StoreError> {
         let mut cols: Vec<ArrayRef> = self
             .builders
             .iter_mut()
-            .map(|b| -> ArrayRef {
+            .zip(&self.omitted)
+            .filter(|(_, o)| !**o)
+            .map(|(b, _)| -> ArrayRef {
                 match b {
                     Builder::Str(b) => Arc::new(b.finish()),
                     Builder::F64(b) => Arc::new(b.finish()),
@@ -799,7 +987,10 @@ impl Stager {
                 }
             })
             .collect();
-        cols.push(Arc::new(self.line.finish()));
+        cols.push(match self.tail {
+            Tail::Line => Arc::new(self.line.finish()),
+            Tail::ImportId(id) => Arc::new(arrow_array::Int64Array::from_value(id, self.rows)),
+        });
         let batch =
             RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| StoreError::Arrow {
                 context: "staging batch".into(),
@@ -872,15 +1063,56 @@ impl Store {
         opts: &ImportOptions<'_>,
         progress: Progress<'_>,
     ) -> Result<ImportReport, StoreError> {
+        self.import_capped(table, source, opts, progress, FINGERPRINT_CAP)
+    }
+
+    /// [`Store::import_source`] tracking at most `cap` key fingerprints.
+    fn import_capped(
+        &mut self,
+        table: Table,
+        source: Source<'_>,
+        opts: &ImportOptions<'_>,
+        progress: Progress<'_>,
+        cap: usize,
+    ) -> Result<ImportReport, StoreError> {
         let started = Clock::now();
         let (format, file, path) = match &source {
             Source::File(p, f) => (*f, p.display().to_string(), Some(*p)),
             Source::Batches(n, _) => (FileFormat::Parquet, (*n).to_string(), None),
         };
         let spec = table.spec();
+        let label = opts.source_label.map(str::to_string).unwrap_or_else(|| {
+            path.and_then(|p| p.file_name())
+                .map_or(file.clone(), |n| n.to_string_lossy().into_owned())
+        });
         let conn = &self.conn;
         conn.execute_batch("BEGIN TRANSACTION")?;
         let result = (|| {
+            // Tables without window-derived columns first try the direct path: rows go
+            // straight into the table (one write instead of a stage plus a copy). It hands
+            // back when a key may repeat within the file; the transaction is then rolled back
+            // and the file staged.
+            let source = if spec.index("seq").is_none() {
+                let again = match &source {
+                    Source::File(p, f) => Source::File(p, *f),
+                    Source::Batches(n, b) => Source::Batches(n, b.clone()),
+                };
+                match import_direct(
+                    conn, spec, source, opts, &file, &label, format, progress, cap,
+                )? {
+                    Some(merged) => return Ok(merged),
+                    None => {
+                        tracing::debug!(
+                            seconds = started.elapsed().as_secs_f64(),
+                            "import: keys may repeat within the file; staging it instead"
+                        );
+                        conn.execute_batch("ROLLBACK; BEGIN TRANSACTION")?;
+                        again
+                    }
+                }
+            } else {
+                source
+            };
             let ddl: Vec<String> = spec
                 .cols
                 .iter()
@@ -890,126 +1122,25 @@ impl Store {
                 "DROP TABLE IF EXISTS temp._stage; CREATE TEMP TABLE _stage ({}, _line BIGINT)",
                 ddl.join(", ")
             ))?;
-            let mut appender = conn.appender_to_catalog_and_db("_stage", "temp", "main")?;
-            // Reading and validating run on a second thread while this one appends the staged
-            // Arrow batches to DuckDB: the two halves take similar time and overlap.
-            let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
-            let mapping = opts.mapping;
-            let file_ref = file.as_str();
-            let mut append_seconds = 0.0;
-            let (read, appended) = std::thread::scope(|scope| {
-                let reader = scope.spawn(move || {
-                    let mut stager = Stager::new(spec);
-                    let mut sink = |stager: &mut Stager, force: bool| -> Result<(), StoreError> {
-                        if stager.rows > 0 && (force || stager.rows >= BATCH_ROWS) {
-                            let batch = stager.finish()?;
-                            // A closed channel means the appender failed: stop reading (its
-                            // error is the one reported).
-                            tx.send(batch)
-                                .map_err(|_| StoreError::malformed(file_ref, "stopped"))?;
-                        }
-                        Ok(())
-                    };
-                    let mut rejections = Vec::new();
-                    let (rows_read, ignored) = match source {
-                        Source::File(p, FileFormat::Csv) => read_csv(
-                            p,
-                            file_ref,
-                            spec,
-                            mapping,
-                            &mut stager,
-                            &mut sink,
-                            &mut rejections,
-                            progress,
-                        )?,
-                        Source::File(p, FileFormat::Parquet) => read_parquet(
-                            p,
-                            file_ref,
-                            spec,
-                            mapping,
-                            &mut stager,
-                            &mut sink,
-                            &mut rejections,
-                            progress,
-                        )?,
-                        Source::Batches(_, batches) => {
-                            let headers: Vec<String> = batches
-                                .first()
-                                .map(|b| {
-                                    b.schema()
-                                        .fields()
-                                        .iter()
-                                        .map(|f| f.name().clone())
-                                        .collect()
-                                })
-                                .unwrap_or_default();
-                            let total = batches.iter().map(|b| b.num_rows() as u64).sum();
-                            read_arrow(
-                                file_ref,
-                                spec,
-                                mapping,
-                                &headers,
-                                total,
-                                batches.into_iter().map(Ok),
-                                &mut stager,
-                                &mut sink,
-                                &mut rejections,
-                                progress,
-                            )?
-                        }
-                    };
-                    sink(&mut stager, true)?;
-                    Ok::<_, StoreError>((rows_read, ignored, rejections))
-                });
-                let mut appended: Result<(), StoreError> = Ok(());
-                for batch in &rx {
-                    let t = Clock::now();
-                    if let Err(e) = appender.append_record_batch(batch) {
-                        appended = Err(e.into());
-                        break;
-                    }
-                    append_seconds += t.elapsed().as_secs_f64();
-                }
-                drop(rx);
-                let read = reader.join().unwrap_or_else(|_| {
-                    Err(StoreError::malformed(
-                        file_ref,
-                        "the reader thread panicked",
-                    ))
-                });
-                (read, appended)
-            });
-            appended?;
-            let (rows_read, ignored, rejections) = read?;
-            let t = Clock::now();
-            appender.flush()?;
-            drop(appender);
-            append_seconds += t.elapsed().as_secs_f64();
-            let label = opts.source_label.map(str::to_string).unwrap_or_else(|| {
-                path.and_then(|p| p.file_name())
-                    .map_or(file.clone(), |n| n.to_string_lossy().into_owned())
-            });
+            let staged = stage(
+                conn,
+                Target::Stage,
+                source,
+                Stager::new(spec, Tail::Line, 0, 0),
+                opts.mapping,
+                &file,
+                progress,
+            )?;
             tracing::debug!(
                 seconds = started.elapsed().as_secs_f64(),
-                appender_seconds = append_seconds,
+                appender_seconds = staged.append_seconds,
                 "import: parsed, validated and staged"
             );
             let (accepted, duplicates, conflicts, import_id) =
-                merge_stage(conn, spec, &label, format)?;
-            Ok(ImportReport {
-                file: file.clone(),
-                table,
-                format,
-                rows_read,
-                accepted,
-                rejected: rejections.len() as u64,
-                duplicates,
-                conflicts,
-                rejections,
-                ignored_columns: ignored,
-                import_id,
-                seconds: 0.0,
-            })
+                merge_stage(conn, spec, &label, format, staged.rejections.len())?;
+            Ok(staged.report(
+                &file, table, format, accepted, duplicates, conflicts, import_id,
+            ))
         })();
         match result {
             Ok(mut report) => {
@@ -1035,6 +1166,392 @@ impl Store {
     }
 }
 
+/// What reading and appending a source produced.
+struct Staged {
+    rows_read: u64,
+    ignored: Vec<String>,
+    rejections: Vec<Rejection>,
+    /// Rows appended.
+    appended: u64,
+    append_seconds: f64,
+    /// Smallest and largest value of the time column among the appended rows.
+    lo: i64,
+    hi: i64,
+    repeats: Repeats,
+}
+
+impl Staged {
+    #[allow(clippy::too_many_arguments, reason = "the report's fields")]
+    fn report(
+        self,
+        file: &str,
+        table: Table,
+        format: FileFormat,
+        accepted: u64,
+        duplicates: u64,
+        conflicts: u64,
+        import_id: Option<i64>,
+    ) -> ImportReport {
+        ImportReport {
+            file: file.to_string(),
+            table,
+            format,
+            rows_read: self.rows_read,
+            accepted,
+            rejected: self.rejections.len() as u64,
+            duplicates,
+            conflicts,
+            rejections: self.rejections,
+            ignored_columns: self.ignored,
+            import_id,
+            seconds: 0.0,
+        }
+    }
+}
+
+/// Where staged batches go: the temporary stage, or the table itself.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Stage,
+    Table(&'static str),
+}
+
+/// Reads, validates and stages `source` on a second thread while this one appends the staged
+/// Arrow batches to `target` (the two halves take similar time and overlap); flushes. The
+/// appender takes the batches' columns (the others get the table's defaults).
+fn stage(
+    conn: &Connection,
+    target: Target,
+    source: Source<'_>,
+    mut stager: Stager,
+    mapping: Option<&Mapping>,
+    file: &str,
+    progress: Progress<'_>,
+) -> Result<Staged, StoreError> {
+    let spec = stager.spec;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<RecordBatch>(2);
+    let mut append_seconds = 0.0;
+    let (read, appended) = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut sink = |stager: &mut Stager, force: bool| -> Result<(), StoreError> {
+                if stager.rows > 0 && (force || stager.rows >= BATCH_ROWS) {
+                    let batch = stager.finish()?;
+                    stager.ready.push(batch);
+                }
+                for batch in stager.ready.drain(..) {
+                    // A closed channel means the appender failed: stop reading (its error is
+                    // the one reported).
+                    tx.send(batch)
+                        .map_err(|_| StoreError::malformed(file, "stopped"))?;
+                }
+                Ok(())
+            };
+            let mut rejections = Vec::new();
+            let (rows_read, ignored) = match source {
+                Source::File(p, FileFormat::Csv) => read_csv(
+                    p,
+                    file,
+                    spec,
+                    mapping,
+                    &mut stager,
+                    &mut sink,
+                    &mut rejections,
+                    progress,
+                )?,
+                Source::File(p, FileFormat::Parquet) => read_parquet(
+                    p,
+                    file,
+                    spec,
+                    mapping,
+                    &mut stager,
+                    &mut sink,
+                    &mut rejections,
+                    progress,
+                )?,
+                Source::Batches(_, batches) => {
+                    let headers: Vec<String> = batches
+                        .first()
+                        .map(|b| {
+                            b.schema()
+                                .fields()
+                                .iter()
+                                .map(|f| f.name().clone())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let total = batches.iter().map(|b| b.num_rows() as u64).sum();
+                    read_arrow(
+                        file,
+                        spec,
+                        mapping,
+                        &headers,
+                        total,
+                        batches.into_iter().map(Ok),
+                        &mut stager,
+                        &mut sink,
+                        &mut rejections,
+                        progress,
+                    )?
+                }
+            };
+            sink(&mut stager, true)?;
+            Ok::<_, StoreError>((rows_read, ignored, rejections, stager))
+        });
+        let mut appender: Option<duckdb::Appender<'_>> = None;
+        let mut append = |batch: RecordBatch| -> Result<(), StoreError> {
+            let t = Clock::now();
+            let app = match &mut appender {
+                Some(a) => a,
+                None => {
+                    let schema = batch.schema();
+                    let names: Vec<&str> =
+                        schema.fields().iter().map(|f| f.name().as_str()).collect();
+                    appender.insert(match target {
+                        Target::Stage => conn.appender_with_columns_to_catalog_and_db(
+                            "_stage", "temp", "main", &names,
+                        )?,
+                        Target::Table(t) => conn.appender_with_columns(t, &names)?,
+                    })
+                }
+            };
+            app.append_record_batch(batch)?;
+            append_seconds += t.elapsed().as_secs_f64();
+            Ok(())
+        };
+        let mut appended: Result<(), StoreError> = Ok(());
+        for batch in &rx {
+            if let Err(e) = append(batch) {
+                appended = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(StoreError::malformed(file, "the reader thread panicked")));
+        if appended.is_ok() {
+            let t = Clock::now();
+            if let Some(mut a) = appender {
+                appended = a.flush().map_err(StoreError::from);
+            }
+            append_seconds += t.elapsed().as_secs_f64();
+        }
+        (read, appended)
+    });
+    appended?;
+    let (rows_read, ignored, rejections, stager) = read?;
+    Ok(Staged {
+        rows_read,
+        ignored,
+        rejections,
+        appended: stager.staged,
+        append_seconds,
+        lo: stager.lo,
+        hi: stager.hi,
+        repeats: stager.repeats,
+    })
+}
+
+/// The direct path: appends the valid rows straight to the table under a new import id, then
+/// removes those whose key is already stored (counting conflicts). `None` when a key may
+/// repeat within the file (the caller rolls back and stages the file, where the first
+/// occurrence wins).
+#[allow(clippy::too_many_arguments, reason = "private step of import_source")]
+fn import_direct(
+    conn: &Connection,
+    spec: &'static TableSpec,
+    source: Source<'_>,
+    opts: &ImportOptions<'_>,
+    file: &str,
+    label: &str,
+    format: FileFormat,
+    progress: Progress<'_>,
+    cap: usize,
+) -> Result<Option<ImportReport>, StoreError> {
+    let started = Clock::now();
+    let t = spec.db_table;
+    let import_id: i64 = conn.query_row(
+        "SELECT coalesce(max(import_id), 0) + 1 FROM imports",
+        [],
+        |r| r.get(0),
+    )?;
+    let expected = match &source {
+        Source::Batches(_, b) => b.iter().map(|b| b.num_rows() as u64).sum(),
+        Source::File(..) => 1 << 20,
+    };
+    let staged = stage(
+        conn,
+        Target::Table(t),
+        source,
+        Stager::new(spec, Tail::ImportId(import_id), expected, cap),
+        opts.mapping,
+        file,
+        progress,
+    )?;
+    tracing::debug!(
+        seconds = started.elapsed().as_secs_f64(),
+        appender_seconds = staged.append_seconds,
+        repeats = ?staged.repeats,
+        "import: parsed, validated and appended"
+    );
+    let phase = Clock::now();
+    let lap = |what: &str| {
+        tracing::debug!(
+            seconds = phase.elapsed().as_secs_f64(),
+            "import merge: {what}"
+        );
+    };
+    let q = |c: &str| format!("\"{c}\"");
+    let key: Vec<String> = spec.key.iter().map(|c| q(c)).collect();
+    let mine = format!("import_id = {import_id}");
+    match staged.repeats {
+        Repeats::None => {}
+        Repeats::Possible => return Ok(None),
+        Repeats::Untracked => {
+            let repeated: i64 = conn.query_row(
+                &format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM {t} WHERE {mine} GROUP BY {k} HAVING count(*) > 1)",
+                    k = key.join(", ")
+                ),
+                [],
+                |r| r.get(0),
+            )?;
+            lap("repeated keys in the file");
+            if repeated > 0 {
+                return Ok(None);
+            }
+        }
+    }
+    let tc = spec.time_col;
+    let (lo, hi) = (staged.lo, staged.hi);
+    let window = format!("s.\"{tc}\" BETWEEN {lo} AND {hi} AND s.import_id <> {import_id}");
+    // Stored rows in the file's time range: none (a new day, a fresh store) means nothing is
+    // a duplicate.
+    let overlap: bool = staged.appended > 0
+        && conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM {t} s WHERE {window})"),
+            [],
+            |r| r.get(0),
+        )?;
+    let (duplicates, conflicts) = if overlap {
+        let on = spec
+            .key
+            .iter()
+            .map(|c| format!("u.\"{c}\" = s.\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let matched = format!("{t} u JOIN {t} s ON {on} WHERE u.{mine} AND {window}");
+        let conflicts: i64 = conn.query_row(
+            &format!(
+                "SELECT count(*) FROM {matched} AND ({diff})",
+                diff = differs(spec, "u", "s")
+            ),
+            [],
+            |r| r.get(0),
+        )?;
+        let duplicates = conn.execute(
+            &format!("DELETE FROM {t} WHERE rowid IN (SELECT u.rowid FROM {matched})"),
+            [],
+        )?;
+        lap("stored duplicates removed");
+        (duplicates as u64, conflicts.max(0) as u64)
+    } else {
+        (0, 0)
+    };
+    let inserted = staged.appended.saturating_sub(duplicates);
+    let id = if inserted > 0 {
+        record_import(
+            conn,
+            spec,
+            label,
+            format,
+            import_id,
+            [
+                inserted,
+                staged.rejections.len() as u64,
+                duplicates,
+                conflicts,
+            ],
+            &format!("(SELECT * FROM {t} WHERE {mine})"),
+        )?;
+        Some(import_id)
+    } else {
+        None
+    };
+    lap("bookkeeping");
+    Ok(Some(staged.report(
+        file, spec.table, format, inserted, duplicates, conflicts, id,
+    )))
+}
+
+/// `a.v IS DISTINCT FROM b.v OR …` over the table's non-key columns (`false` when none).
+fn differs(spec: &TableSpec, a: &str, b: &str) -> String {
+    let values: Vec<String> = spec
+        .cols
+        .iter()
+        .map(|c| c.name)
+        .filter(|c| !spec.key.contains(c))
+        .map(|c| format!("{a}.\"{c}\" IS DISTINCT FROM {b}.\"{c}\""))
+        .collect();
+    if values.is_empty() {
+        "false".into()
+    } else {
+        values.join(" OR ")
+    }
+}
+
+/// Writes the `imports` row (counts: inserted, rejected, duplicates, conflicts), registers new
+/// symbols and drops the cached analytics that depend on the rows in `new_rows` (a table
+/// expression).
+fn record_import(
+    conn: &Connection,
+    spec: &TableSpec,
+    label: &str,
+    format: FileFormat,
+    import_id: i64,
+    counts: [u64; 4],
+    new_rows: &str,
+) -> Result<(), StoreError> {
+    let [inserted, rejected, duplicates, conflicts] =
+        counts.map(|c| i64::try_from(c).unwrap_or(i64::MAX));
+    conn.execute(
+        "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        duckdb::params![
+            import_id,
+            spec.db_table,
+            label,
+            format.as_str(),
+            crate::now_ns(),
+            inserted,
+            rejected,
+            duplicates,
+            conflicts
+        ],
+    )?;
+    if let Some((sym, kind)) = spec.symbol_col {
+        conn.execute(
+            &format!(
+                "INSERT INTO instruments SELECT DISTINCT \"{sym}\", '{kind}', {import_id} FROM {new_rows}
+                 WHERE \"{sym}\" NOT IN (SELECT symbol FROM instruments)"
+            ),
+            [],
+        )?;
+    }
+    // Cached analytics that depend on what changed.
+    match spec.table {
+        Table::Quotes => conn.execute_batch(&format!(
+            "DELETE FROM analytics_cache WHERE (underlying, quote_time) IN
+             (SELECT DISTINCT underlying, quote_time FROM {new_rows})"
+        ))?,
+        Table::Rates => conn.execute_batch("DELETE FROM analytics_cache")?,
+        Table::Dividends | Table::Splits | Table::Bars => conn.execute_batch(&format!(
+            "DELETE FROM analytics_cache WHERE underlying IN (SELECT DISTINCT symbol FROM {new_rows})"
+        ))?,
+        Table::Trades | Table::Nbbo => {}
+    }
+    Ok(())
+}
+
 /// De-duplicates the staged rows and inserts the new ones; returns (accepted, duplicates,
 /// conflicts, import id).
 fn merge_stage(
@@ -1042,6 +1559,7 @@ fn merge_stage(
     spec: &TableSpec,
     label: &str,
     format: FileFormat,
+    rejected: usize,
 ) -> Result<(u64, u64, u64, Option<i64>), StoreError> {
     let t = spec.db_table;
     let q = |c: &str| format!("\"{c}\"");
@@ -1093,23 +1611,7 @@ fn merge_stage(
     }
     lap("derived columns and in-file de-duplication");
     let staged: i64 = conn.query_row("SELECT count(*) FROM temp._stage", [], |r| r.get(0))?;
-    let values: Vec<&str> = spec
-        .cols
-        .iter()
-        .map(|c| c.name)
-        .filter(|c| !spec.key.contains(c))
-        .collect();
-    let differs = |a: &str, b: &str| -> String {
-        if values.is_empty() {
-            "false".into()
-        } else {
-            values
-                .iter()
-                .map(|c| format!("{a}.\"{c}\" IS DISTINCT FROM {b}.\"{c}\""))
-                .collect::<Vec<_>>()
-                .join(" OR ")
-        }
-    };
+    let differs = |a: &str, b: &str| differs(spec, a, b);
     let join_on = |a: &str, b: &str| -> String {
         spec.key
             .iter()
@@ -1184,43 +1686,20 @@ fn merge_stage(
     let duplicates = staged - inserted;
     let conflicts = in_file_conflicts + stored_conflicts;
     let id = if inserted > 0 {
-        conn.execute(
-            "INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            duckdb::params![
-                import_id,
-                t,
-                label,
-                format.as_str(),
-                crate::now_ns(),
-                inserted,
-                0i64,
-                duplicates,
-                conflicts
+        record_import(
+            conn,
+            spec,
+            label,
+            format,
+            import_id,
+            [
+                inserted as u64,
+                rejected as u64,
+                duplicates.max(0) as u64,
+                conflicts.max(0) as u64,
             ],
+            "temp._uniq",
         )?;
-        if let Some((sym, kind)) = spec.symbol_col {
-            conn.execute(
-                &format!(
-                    "INSERT INTO instruments SELECT DISTINCT \"{sym}\", '{kind}', {import_id} FROM temp._uniq
-                     WHERE \"{sym}\" NOT IN (SELECT symbol FROM instruments)"
-                ),
-                [],
-            )?;
-        }
-        // Cached analytics that depend on what changed.
-        match spec.table {
-            Table::Quotes => {
-                conn.execute_batch(
-                    "DELETE FROM analytics_cache WHERE (underlying, quote_time) IN
-                     (SELECT DISTINCT underlying, quote_time FROM temp._uniq)",
-                )?;
-            }
-            Table::Rates => conn.execute_batch("DELETE FROM analytics_cache")?,
-            Table::Dividends | Table::Splits | Table::Bars => conn.execute_batch(
-                "DELETE FROM analytics_cache WHERE underlying IN (SELECT DISTINCT symbol FROM temp._uniq)",
-            )?,
-            Table::Trades | Table::Nbbo => {}
-        }
         Some(import_id)
     } else {
         None
@@ -1280,6 +1759,7 @@ fn read_csv(
         ));
     }
     let (mut plan, ignored) = Plan::new(spec, &headers, mapping, file)?;
+    stager.omit(&plan.always_null());
     let mut rec = csv::StringRecord::new();
     let mut spare: Vec<Val<'static>> = Vec::with_capacity(spec.cols.len());
     let mut rows = 0u64;
@@ -1407,6 +1887,7 @@ fn read_arrow(
     progress: Progress<'_>,
 ) -> Result<(u64, Vec<String>), StoreError> {
     let (mut plan, mut ignored) = Plan::new(spec, headers, mapping, file)?;
+    stager.omit(&plan.always_null());
     // In-memory sources may carry their own row numbers (e.g. DBN record numbers).
     let line_col = headers.iter().position(|h| h == "_line");
     ignored.retain(|h| h != "_line");
@@ -1426,6 +1907,23 @@ fn read_arrow(
         let mut cols: Vec<Option<PqCol>> = (0..batch.num_columns()).map(|_| None).collect();
         for &j in &needed {
             cols[j] = Some(prepare_column(batch.column(j), &headers[j], file)?);
+        }
+        let n = batch.num_rows();
+        if let Some(staged) = plan.columnar(&cols, n) {
+            let given = line_col.and_then(|j| batch.column(j).as_primitive_opt::<Int64Type>());
+            let lines: ArrayRef = match given {
+                Some(l) => Arc::new(arrow_array::Int64Array::new(l.values().clone(), None)),
+                None => Arc::new(arrow_array::Int64Array::from_iter_values(
+                    (rows + 1..=rows + n as u64).map(|l| l as i64),
+                )),
+            };
+            // Rows staged one by one go first.
+            sink(stager, true)?;
+            stager.push_columns(staged, lines)?;
+            sink(stager, false)?;
+            rows += n as u64;
+            progress(rows, total);
+            continue;
         }
         let mut vals = recycle(std::mem::take(&mut spare));
         let lines = line_col.and_then(|j| batch.column(j).as_primitive_opt::<Int64Type>().cloned());
@@ -1597,4 +2095,397 @@ pub fn write_rejects(path: &Path, report: &ImportReport) -> Result<(), StoreErro
         w.flush().map_err(io)?;
     }
     std::fs::rename(&tmp, path).map_err(io)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The columnar path for Arrow sources (Parquet files, in-memory batches) in the canonical
+// layout: whole columns are checked and passed on without a per-row parse. It takes a batch
+// only when it can show that every row is valid and that each value is exactly what the row
+// path would store; any other batch (a bad row, a type it does not handle, a mapping) goes
+// through the row path, which finds and reports the bad rows. Tests import the same rows both
+// ways and compare the stores.
+// ---------------------------------------------------------------------------------------------
+
+/// Canonical text of a categorical column (`call`/`put`, …), parsed as the row path does.
+fn category(ty: Ty, s: &str) -> Option<&'static str> {
+    match ty {
+        Ty::OptionType => OptionType::parse(s).map(OptionType::as_str),
+        Ty::Style => ExerciseStyle::parse(s).map(ExerciseStyle::as_str),
+        Ty::Settlement => Settlement::parse(s).map(Settlement::as_str),
+        _ => None,
+    }
+}
+
+/// Whether every value of a non-null string array is a symbol the row path stores unchanged:
+/// non-empty ASCII without whitespace or lower-case letters.
+fn plain_symbols(a: &arrow_array::StringArray) -> bool {
+    if a.null_count() > 0 {
+        return false;
+    }
+    let offsets = a.value_offsets();
+    if offsets.windows(2).any(|w| w[1] <= w[0]) {
+        return false;
+    }
+    let (lo, hi) = (offsets[0] as usize, offsets[offsets.len() - 1] as usize);
+    a.values()[lo..hi].iter().all(|&b| {
+        b.is_ascii()
+            && !b.is_ascii_lowercase()
+            && !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+    })
+}
+
+/// `check_number` for a whole column of finite-or-not values (true: all pass).
+fn column_passes(check: Check, mut xs: impl Iterator<Item = f64>) -> bool {
+    xs.all(|x| {
+        x.is_finite()
+            && match check {
+                Check::Finite => true,
+                Check::Positive => x > 0.0,
+                Check::NonNegative => x >= 0.0,
+                Check::Rate => (-1.0..=1.0).contains(&x),
+            }
+    })
+}
+
+impl Plan {
+    /// The staged columns of a batch (one per canonical column, `None`: null in every row), or
+    /// `None` for the row path. See the section comment.
+    fn columnar(&mut self, cols: &[Option<PqCol>], n: usize) -> Option<Vec<Option<ArrayRef>>> {
+        use arrow_array::{Float64Array, Int64Array, StringArray};
+        if self.mapped || n == 0 {
+            return None;
+        }
+        let spec = self.spec;
+        let mut out: Vec<Option<ArrayRef>> = Vec::with_capacity(spec.cols.len());
+        for (i, c) in spec.cols.iter().enumerate() {
+            let col: Option<ArrayRef> = match self.src[i] {
+                None => match (self.defaults[i].clone(), c.req) {
+                    (Some(d), _) => {
+                        if matches!(c.ty, Ty::Instant | Ty::Expiration) {
+                            return None;
+                        }
+                        let v = self.parse_text_owned(i, &d, &[]).ok()?;
+                        Some(match v {
+                            Val::Str(s) => {
+                                Arc::new(StringArray::from_iter_values(std::iter::repeat_n(s, n)))
+                            }
+                            Val::F64(x) if arrow_type(c.ty) == DataType::Float64 => {
+                                Arc::new(Float64Array::from_value(x, n))
+                            }
+                            Val::I64(x) if arrow_type(c.ty) == DataType::Int64 => {
+                                Arc::new(Int64Array::from_value(x, n))
+                            }
+                            _ => return None,
+                        })
+                    }
+                    (None, Req::Required) => return None,
+                    (None, _) => None,
+                },
+                Some(j) => {
+                    let a = cols.get(j)?.as_ref()?;
+                    let required = c.req == Req::Required;
+                    match (c.ty, a) {
+                        (Ty::Symbol, PqCol::Str(a)) if plain_symbols(a) => {
+                            Some(Arc::new(a.clone()))
+                        }
+                        (Ty::F64, PqCol::F64(a)) => {
+                            if required && a.null_count() > 0 {
+                                return None;
+                            }
+                            let ok = match a.nulls() {
+                                None => column_passes(c.check, a.values().iter().copied()),
+                                Some(_) => column_passes(c.check, a.iter().flatten()),
+                            };
+                            if !ok {
+                                return None;
+                            }
+                            Some(Arc::new(a.clone()))
+                        }
+                        (Ty::I64, PqCol::I64(a)) => {
+                            if required && a.null_count() > 0 {
+                                return None;
+                            }
+                            // Stored as the row path stores it: through a double.
+                            if !column_passes(c.check, a.iter().flatten().map(|x| x as f64)) {
+                                return None;
+                            }
+                            let exact = a.values().iter().all(|&x| (x as f64) as i64 == x);
+                            if exact {
+                                Some(Arc::new(a.clone()))
+                            } else {
+                                Some(Arc::new(a.unary::<_, Int64Type>(|x| (x as f64) as i64)))
+                            }
+                        }
+                        (Ty::Instant | Ty::Expiration, PqCol::Ts(a, true)) => {
+                            if a.null_count() > 0 {
+                                return None;
+                            }
+                            Some(Arc::new(Int64Array::new(a.values().clone(), None)))
+                        }
+                        (Ty::OptionType | Ty::Style | Ty::Settlement, PqCol::Str(a)) => {
+                            if a.null_count() > 0 {
+                                return None;
+                            }
+                            let mut last: Option<(&str, &'static str)> = None;
+                            let mut vals = Vec::with_capacity(n);
+                            for s in a.iter().flatten() {
+                                let v = match last {
+                                    Some((k, v)) if k == s => v,
+                                    _ => {
+                                        if s.trim().is_empty() {
+                                            return None;
+                                        }
+                                        let v = category(c.ty, s)?;
+                                        last = Some((s, v));
+                                        v
+                                    }
+                                };
+                                vals.push(v);
+                            }
+                            Some(Arc::new(StringArray::from_iter_values(vals)))
+                        }
+                        _ => return None,
+                    }
+                }
+            };
+            out.push(col);
+        }
+        // A missing root is the underlying.
+        if let (Some(r), Some(u)) = (self.root_idx, self.underlying_idx)
+            && out[r].is_none()
+        {
+            out[r] = out[u].clone();
+        }
+        self.cross_checks(&out, n).then_some(out)
+    }
+
+    /// [`validate_row`]'s cross-field rules over whole columns (true: every row passes).
+    fn cross_checks(&self, out: &[Option<ArrayRef>], n: usize) -> bool {
+        let spec = self.spec;
+        let f = |name: &str| -> Option<&[f64]> {
+            let a = out[spec.index(name)?].as_ref()?;
+            let a = a.as_primitive_opt::<Float64Type>()?;
+            (a.null_count() == 0).then(|| a.values().as_ref())
+        };
+        let i = |name: &str| -> Option<&[i64]> {
+            let a = out[spec.index(name)?].as_ref()?;
+            let a = a.as_primitive_opt::<Int64Type>()?;
+            (a.null_count() == 0).then(|| a.values().as_ref())
+        };
+        match spec.table {
+            Table::Quotes => {
+                let (Some(bid), Some(ask), Some(qt), Some(exp), Some(s), Some(k)) = (
+                    f("bid"),
+                    f("ask"),
+                    i("quote_time"),
+                    i("expiration"),
+                    f("underlying_price"),
+                    f("strike"),
+                ) else {
+                    return false;
+                };
+                let Some(ty) = spec
+                    .index("type")
+                    .and_then(|j| out[j].as_ref())
+                    .and_then(|a| a.as_string_opt::<i32>())
+                else {
+                    return false;
+                };
+                (0..n).all(|r| {
+                    let bound = if ty.value(r) == "call" { s[r] } else { k[r] };
+                    bid[r] <= ask[r] && exp[r] > qt[r] && bid[r] <= bound * (1.0 + 1e-9)
+                })
+            }
+            Table::Bars => {
+                let (Some(o), Some(h), Some(l), Some(c)) =
+                    (f("open"), f("high"), f("low"), f("close"))
+                else {
+                    return false;
+                };
+                (0..n).all(|r| {
+                    !(h[r] < l[r] || h[r] < o[r] || h[r] < c[r] || l[r] > o[r] || l[r] > c[r])
+                })
+            }
+            Table::Nbbo => {
+                let (Some(bid), Some(ask)) = (f("bid"), f("ask")) else {
+                    return false;
+                };
+                (0..n).all(|r| !(bid[r] > ask[r] && ask[r] > 0.0))
+            }
+            _ => true,
+        }
+    }
+}
+
+impl Stager {
+    /// Stages a whole batch from the columnar path (after the rows staged one by one, which
+    /// the caller flushes first): time range, key fingerprints, and one ready batch.
+    fn push_columns(
+        &mut self,
+        cols: Vec<Option<ArrayRef>>,
+        lines: ArrayRef,
+    ) -> Result<(), StoreError> {
+        let n = lines.len();
+        if let Some(t) = self
+            .time_idx
+            .and_then(|i| cols[i].as_ref())
+            .and_then(|a| a.as_primitive_opt::<Int64Type>())
+        {
+            for &x in t.values().iter() {
+                self.lo = self.lo.min(x);
+                self.hi = self.hi.max(x);
+            }
+        }
+        if self.keys.is_some() {
+            enum K<'a> {
+                S(&'a arrow_array::StringArray),
+                F(&'a [f64]),
+                I(&'a [i64]),
+                Null,
+            }
+            let keys: Vec<K<'_>> = self
+                .key_idx
+                .iter()
+                .map(|&i| match cols[i].as_ref() {
+                    None => K::Null,
+                    Some(a) => match a.data_type() {
+                        DataType::Utf8 => K::S(a.as_string::<i32>()),
+                        DataType::Float64 => K::F(a.as_primitive::<Float64Type>().values()),
+                        _ => K::I(a.as_primitive::<Int64Type>().values()),
+                    },
+                })
+                .collect();
+            for r in 0..n {
+                use std::hash::Hasher;
+                let mut h = std::hash::DefaultHasher::new();
+                for (k, &i) in keys.iter().zip(&self.key_idx) {
+                    let null = cols[i].as_ref().is_none_or(|a| a.is_null(r));
+                    match k {
+                        _ if null => h.write_u8(0),
+                        K::S(a) => {
+                            h.write_u8(1);
+                            h.write(a.value(r).as_bytes());
+                            h.write_u8(0xff);
+                        }
+                        K::F(v) => {
+                            h.write_u8(2);
+                            h.write_u64((v[r] + 0.0).to_bits());
+                        }
+                        K::I(v) => {
+                            h.write_u8(3);
+                            h.write_i64(v[r]);
+                        }
+                        K::Null => h.write_u8(0),
+                    }
+                }
+                self.track(h.finish());
+            }
+        }
+        let mut arrays: Vec<ArrayRef> = cols
+            .into_iter()
+            .zip(self.spec.cols)
+            .zip(&self.omitted)
+            .filter(|(_, o)| !**o)
+            .map(|((a, c), _)| {
+                a.unwrap_or_else(|| arrow_array::new_null_array(&arrow_type(c.ty), n))
+            })
+            .collect();
+        arrays.push(match self.tail {
+            Tail::Line => lines,
+            Tail::ImportId(id) => Arc::new(arrow_array::Int64Array::from_value(id, n)),
+        });
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), arrays).map_err(|e| StoreError::Arrow {
+                context: "staging batch".into(),
+                message: e.to_string(),
+            })?;
+        self.ready.push(batch);
+        self.staged += n as u64;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "underlying,quote_time,expiration,strike,type,bid,ask,last,volume,open_interest,underlying_price";
+
+    fn run(store: &mut Store, dir: &Path, name: &str, rows: &[&str], cap: usize) -> ImportReport {
+        let p = dir.join(name);
+        std::fs::write(&p, format!("{HEADER}\n{}\n", rows.join("\n"))).unwrap();
+        store
+            .import_capped(
+                Table::Quotes,
+                Source::File(&p, FileFormat::Csv),
+                &ImportOptions::default(),
+                &mut |_, _| {},
+                cap,
+            )
+            .unwrap()
+    }
+
+    fn bids(store: &Store) -> Vec<(f64, String)> {
+        let mut st = store
+            .connection()
+            .prepare("SELECT strike, type, bid FROM option_quotes ORDER BY strike, type")
+            .unwrap();
+        st.query_map([], |r| {
+            Ok((
+                r.get::<_, f64>(2)?,
+                format!("{}{}", r.get::<_, f64>(0)?, r.get::<_, String>(1)?),
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    /// Past the fingerprint cap the store itself looks for repeated keys: the same outcome as
+    /// with tracked keys (first occurrence wins, conflicts counted), on both paths.
+    #[test]
+    fn repeats_past_the_fingerprint_cap_are_found_by_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = "AAPL,2013-03-01,2013-03-15,430,C,12.10,12.40,,,,431.14";
+        let b = "AAPL,2013-03-01,2013-03-15,430,P,11.00,11.30,,,,431.14";
+        let a2 = "AAPL,2013-03-01,2013-03-15,430,C,12.00,12.40,,,,431.14";
+        let c = "AAPL,2013-03-01,2013-03-15,435,C,9.00,9.30,,,,431.14";
+        for cap in [0, 1, 2, FINGERPRINT_CAP] {
+            let mut store = Store::open_in_memory().unwrap();
+            // A key repeated within the file (different bid): the first row is kept.
+            let r = run(&mut store, dir.path(), "r.csv", &[a, b, a2], cap);
+            assert_eq!(
+                (r.accepted, r.duplicates, r.conflicts),
+                (2, 1, 1),
+                "cap {cap}"
+            );
+            assert_eq!(
+                bids(&store),
+                [(12.10, "430call".into()), (11.0, "430put".into())]
+            );
+            // No repeats: direct path; one stored duplicate with a conflict, one new row.
+            let r = run(&mut store, dir.path(), "s.csv", &[a2, c], cap);
+            assert_eq!(
+                (r.accepted, r.duplicates, r.conflicts),
+                (1, 1, 1),
+                "cap {cap}"
+            );
+            assert_eq!(r.import_id, Some(2));
+            assert_eq!(
+                bids(&store),
+                [
+                    (12.10, "430call".into()),
+                    (11.0, "430put".into()),
+                    (9.0, "435call".into())
+                ]
+            );
+            let r = run(&mut store, dir.path(), "s.csv", &[a2, c], cap);
+            assert_eq!(
+                (r.accepted, r.duplicates, r.conflicts),
+                (0, 2, 1),
+                "cap {cap}"
+            );
+            assert_eq!(r.import_id, None);
+        }
+    }
 }

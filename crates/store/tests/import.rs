@@ -158,6 +158,83 @@ AAPL,2013-03-01,2013-03-15,430,P,11.00,11.30,,,,431.14
     assert_eq!(bid, 12.10);
 }
 
+/// Files without repeated keys take the direct path (rows appended straight to the table):
+/// overlapping another symbol's rows is not a duplicate, a partial re-import stores only the
+/// new rows, and the bookkeeping (imports row with its counts, instruments) is the same.
+#[test]
+fn overlapping_imports_store_only_new_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let aapl = write(
+        dir.path(),
+        "aapl.csv",
+        &format!(
+            "{HEADER}
+AAPL,2013-03-01,2013-03-15,430,C,12.10,12.40,12.2,100,1000,431.14
+AAPL,2013-03-01,2013-03-15,430,P,11.00,11.30,,,,431.14
+AAPL,2013-03-01,2013-03-15,-5,P,11.00,11.30,,,,431.14
+"
+        ),
+    );
+    let ibm = write(
+        dir.path(),
+        "ibm.csv",
+        &format!(
+            "{HEADER}
+IBM,2013-03-01,2013-03-15,200,C,2.10,2.40,,,,201.5
+IBM,2013-03-01,2013-03-15,200,P,1.00,1.30,,,,201.5
+"
+        ),
+    );
+    let more = write(
+        dir.path(),
+        "more.csv",
+        &format!(
+            "{HEADER}
+AAPL,2013-03-01,2013-03-15,430,P,11.00,11.30,,,,431.14
+IBM,2013-03-01,2013-03-15,200,P,1.05,1.30,,,,201.5
+IBM,2013-03-01,2013-03-15,205,P,3.00,3.30,,,,201.5
+"
+        ),
+    );
+    let mut store = Store::open_in_memory().unwrap();
+    let r = import(&mut store, Table::Quotes, &aapl);
+    assert_eq!((r.accepted, r.rejected, r.duplicates), (2, 1, 0));
+    let r = import(&mut store, Table::Quotes, &ibm);
+    assert_eq!((r.accepted, r.duplicates, r.conflicts), (2, 0, 0));
+    let r = import(&mut store, Table::Quotes, &more);
+    assert_eq!((r.accepted, r.duplicates, r.conflicts), (1, 2, 1));
+    assert_eq!(r.import_id, Some(3));
+    let r = import(&mut store, Table::Quotes, &ibm);
+    assert_eq!((r.accepted, r.duplicates, r.conflicts), (0, 2, 0));
+    assert_eq!(count(&store, "option_quotes"), 5);
+    let per_import: Vec<(i64, i64, i64, i64, i64)> = store
+        .connection()
+        .prepare(
+            "SELECT i.import_id, accepted, rejected, duplicates, (SELECT count(*) FROM option_quotes q WHERE q.import_id = i.import_id)
+             FROM imports i ORDER BY 1",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        per_import,
+        [(1, 2, 1, 0, 2), (2, 2, 0, 0, 2), (3, 1, 0, 2, 1)]
+    );
+    assert_eq!(count(&store, "instruments"), 2);
+    // The stored IBM 200 put keeps its first bid.
+    let bid: f64 = store
+        .connection()
+        .query_row(
+            "SELECT bid FROM option_quotes WHERE underlying = 'IBM' AND strike = 200 AND type = 'put'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(bid, 1.0);
+}
+
 #[test]
 fn malformed_or_truncated_files_change_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -524,4 +601,143 @@ fn store_file_schema_and_config() {
     let mem = Store::open_in_memory().unwrap();
     let e = mem.snapshot_at("ZZZ", None).unwrap_err().to_string();
     assert!(e.contains("unknown symbol \"ZZZ\""), "{e}");
+}
+
+/// Arrow sources in the canonical layout take the columnar path; with a mapping file they
+/// take the row path. Both store the same rows (values, nulls, derived root, defaults) and
+/// report the same rejections; a batch with a bad row, lower-case symbols or integer columns
+/// read as doubles goes through the row path and is stored identically.
+#[test]
+fn columnar_and_row_paths_store_the_same_rows() {
+    use arrow_array::{
+        ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    };
+    use std::sync::Arc;
+    let n = 3000;
+    let day = 86_400_000_000_000i64;
+    let batch = |first: usize, bad: Option<usize>, lower: bool| -> RecordBatch {
+        let rows = first..first + n;
+        let und: Vec<String> = rows
+            .clone()
+            .map(|i| {
+                let s = ["AAPL", "IBM", "MSFT"][i % 3];
+                if lower && i % 7 == 0 {
+                    s.to_ascii_lowercase()
+                } else {
+                    s.to_string()
+                }
+            })
+            .collect();
+        let qt: Vec<i64> = rows
+            .clone()
+            .map(|i| QT_2013_03_01_CLOSE + (i / 600) as i64 * day)
+            .collect();
+        let exp: Vec<i64> = qt.iter().map(|t| t + 14 * day).collect();
+        let strike: Vec<f64> = rows.clone().map(|i| 10.0 + i as f64 * 0.25).collect();
+        let ty: Vec<&str> = rows
+            .clone()
+            .map(|i| ["C", "put", "call"][(i / 2) % 3])
+            .collect();
+        let bid: Vec<f64> = rows.clone().map(|i| 1.0 + (i % 17) as f64 * 0.05).collect();
+        let ask: Vec<f64> = rows
+            .clone()
+            .map(|i| {
+                if Some(i) == bad {
+                    0.5
+                } else {
+                    1.1 + (i % 17) as f64 * 0.05
+                }
+            })
+            .collect();
+        let last: Vec<Option<f64>> = rows.clone().map(|i| (i % 5 == 0).then_some(1.05)).collect();
+        let vol: Vec<Option<i64>> = rows
+            .clone()
+            .map(|i| (i % 3 != 0).then_some(i as i64))
+            .collect();
+        let spot: Vec<f64> = rows.clone().map(|i| 100.0 + (i % 11) as f64).collect();
+        let cols: Vec<(&str, ArrayRef)> = vec![
+            ("underlying", Arc::new(StringArray::from(und))),
+            (
+                "quote_time",
+                Arc::new(TimestampNanosecondArray::from(qt).with_timezone("UTC")),
+            ),
+            (
+                "expiration",
+                Arc::new(TimestampNanosecondArray::from(exp).with_timezone("UTC")),
+            ),
+            ("strike", Arc::new(Float64Array::from(strike))),
+            ("type", Arc::new(StringArray::from(ty))),
+            ("bid", Arc::new(Float64Array::from(bid))),
+            ("ask", Arc::new(Float64Array::from(ask))),
+            ("last", Arc::new(Float64Array::from(last))),
+            ("volume", Arc::new(Int64Array::from(vol))),
+            ("underlying_price", Arc::new(Float64Array::from(spot))),
+        ];
+        RecordBatch::try_from_iter(cols).unwrap()
+    };
+    let batches = vec![
+        batch(0, None, false),
+        batch(n, Some(n + 17), false),
+        batch(2 * n, None, true),
+    ];
+    let mapping = Mapping::from_toml(
+        "[defaults]\nstyle = \"american\"\n",
+        "identity",
+        Table::Quotes,
+    )
+    .unwrap();
+    let mut stores = Vec::new();
+    let mut reports = Vec::new();
+    for mapped in [false, true] {
+        let mut store = Store::open_in_memory().unwrap();
+        let opts = ImportOptions {
+            mapping: mapped.then_some(&mapping),
+            source_label: None,
+        };
+        let r = store
+            .import_batches(Table::Quotes, "quotes", batches.clone(), &opts, &mut nop())
+            .unwrap();
+        reports.push((
+            r.accepted,
+            r.rejected,
+            r.duplicates,
+            r.rejections
+                .iter()
+                .map(|j| (j.line, j.field))
+                .collect::<Vec<_>>(),
+        ));
+        stores.push(store);
+    }
+    assert_eq!(reports[0], reports[1]);
+    assert_eq!(reports[0].0, 3 * n as u64 - 1);
+    assert_eq!(reports[0].3, [(n as u64 + 18, Some("bid"))]);
+    let dump = |s: &Store| -> Vec<String> {
+        let mut st = s
+            .connection()
+            .prepare("SELECT * EXCLUDE (import_id) FROM option_quotes ORDER BY ALL")
+            .unwrap();
+        let mut rows = st.query([]).unwrap();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().unwrap() {
+            out.push(
+                (0..20)
+                    .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                    .collect::<Vec<_>>()
+                    .join("|"),
+            );
+        }
+        out
+    };
+    let (a, b) = (dump(&stores[0]), dump(&stores[1]));
+    assert_eq!(a.len(), 3 * n - 1);
+    assert_eq!(a, b);
+    let defaults: i64 = stores[0]
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM option_quotes WHERE style = 'american' AND settlement = 'pm' AND multiplier = 100 AND root = underlying",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(defaults, 3 * n as i64 - 1);
 }
