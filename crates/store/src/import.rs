@@ -1297,45 +1297,56 @@ fn stage(
             sink(&mut stager, true)?;
             Ok::<_, StoreError>((rows_read, ignored, rejections, stager))
         });
-        let mut appender: Option<duckdb::Appender<'_>> = None;
-        let mut append = |batch: RecordBatch| -> Result<(), StoreError> {
-            let t = Clock::now();
-            let app = match &mut appender {
-                Some(a) => a,
-                None => {
-                    let schema = batch.schema();
-                    let names: Vec<&str> =
-                        schema.fields().iter().map(|f| f.name().as_str()).collect();
-                    appender.insert(match target {
-                        Target::Stage => conn.appender_with_columns_to_catalog_and_db(
-                            "_stage", "temp", "main", &names,
-                        )?,
-                        Target::Table(t) => conn.appender_with_columns(t, &names)?,
-                    })
-                }
-            };
-            app.append_record_batch(batch)?;
-            append_seconds += t.elapsed().as_secs_f64();
-            Ok(())
-        };
-        let mut appended: Result<(), StoreError> = Ok(());
-        for batch in &rx {
-            if let Err(e) = append(batch) {
-                appended = Err(e);
-                break;
+        // The first batch names the columns; then DuckDB's threads take the rest from the
+        // channel (`feed`) while the reader keeps reading. Insertion order is not needed (the
+        // stage carries line numbers), and keeping it would make the insert single-threaded.
+        let appended = match rx.recv() {
+            Err(_) => Ok(()),
+            Ok(first) => {
+                let t = Clock::now();
+                let names: Vec<String> = first
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| format!("\"{}\"", f.name()))
+                    .collect();
+                let table = match target {
+                    Target::Stage => "temp._stage",
+                    Target::Table(t) => t,
+                };
+                let feed = crate::feed::Registration::new(first, rx);
+                crate::feed::register(conn);
+                let keep_order: Result<String, duckdb::Error> = conn.query_row(
+                    "SELECT current_setting('preserve_insertion_order')::VARCHAR",
+                    [],
+                    |r| r.get(0),
+                );
+                let inserted = conn
+                    .execute_batch("SET preserve_insertion_order = false")
+                    .and_then(|()| {
+                        conn.execute(
+                            &format!(
+                                "INSERT INTO {table} ({}) SELECT * FROM {}({})",
+                                names.join(", "),
+                                crate::feed::FUNCTION,
+                                feed.token()
+                            ),
+                            [],
+                        )
+                    });
+                // Closes the channel: a reader still going stops at its next batch.
+                drop(feed);
+                let restored = conn.execute_batch(&format!(
+                    "SET preserve_insertion_order = {}",
+                    keep_order.as_deref().unwrap_or("true")
+                ));
+                append_seconds += t.elapsed().as_secs_f64();
+                inserted.and(restored).map(|_| ()).map_err(StoreError::from)
             }
-        }
-        drop(rx);
+        };
         let read = reader
             .join()
             .unwrap_or_else(|_| Err(StoreError::malformed(file, "the reader thread panicked")));
-        if appended.is_ok() {
-            let t = Clock::now();
-            if let Some(mut a) = appender {
-                appended = a.flush().map_err(StoreError::from);
-            }
-            append_seconds += t.elapsed().as_secs_f64();
-        }
         (read, appended)
     });
     appended?;

@@ -16,6 +16,7 @@
 pub mod databento;
 pub mod error;
 pub mod export;
+mod feed;
 pub mod import;
 pub mod mapping;
 pub mod portfolio;
