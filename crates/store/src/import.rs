@@ -754,9 +754,9 @@ enum Tail {
     ImportId(i64),
 }
 
-/// Keys fingerprinted per import before the stager stops tracking them (8 bytes each plus the
-/// set's slack, about 0.5 GiB at the cap); beyond it the store checks repeats itself.
-const FINGERPRINT_CAP: usize = 32 * 1024 * 1024;
+/// Keys fingerprinted per import before the stager stops tracking them (8 bytes each, 128 MiB
+/// at the cap); beyond it the store checks repeats itself.
+const FINGERPRINT_CAP: usize = 16 * 1024 * 1024;
 
 /// What the stager learned about the keys of the rows it staged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -769,25 +769,59 @@ enum Repeats {
     Untracked,
 }
 
-/// Hashes already-hashed `u64` fingerprints (identity).
-#[derive(Default)]
-struct Fingerprint(u64);
+/// A fast 64-bit hasher for key fingerprints (multiply–rotate per word, MurmurHash3's
+/// finaliser). Not collision-resistant against crafted input, and it need not be: two keys
+/// that share a fingerprint only send the import to the exact (staged) path.
+#[derive(Clone, Copy)]
+struct Fp(u64);
 
-impl std::hash::Hasher for Fingerprint {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = x;
+impl Default for Fp {
+    fn default() -> Self {
+        Fp(0x2545_F491_4F6C_DD1D)
     }
 }
 
-type FingerprintSet = std::collections::HashSet<u64, std::hash::BuildHasherDefault<Fingerprint>>;
+impl Fp {
+    #[inline]
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0 ^ w)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(29);
+    }
+}
+
+impl std::hash::Hasher for Fp {
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xC4CE_B9FE_1A85_EC53);
+        h ^ (h >> 33)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.word(u64::from_le_bytes(w));
+        }
+        let r = chunks.remainder();
+        let mut last = [0u8; 8];
+        last[..r.len()].copy_from_slice(r);
+        self.word(u64::from_le_bytes(last) ^ ((bytes.len() as u64) << 56));
+    }
+    #[inline]
+    fn write_u8(&mut self, b: u8) {
+        self.word(u64::from(b) | 0x100);
+    }
+    #[inline]
+    fn write_u64(&mut self, x: u64) {
+        self.word(x);
+    }
+}
 
 struct Stager {
     spec: &'static TableSpec,
@@ -806,7 +840,7 @@ struct Stager {
     lo: i64,
     hi: i64,
     /// Key fingerprints (only when `tail` is the import id).
-    keys: Option<FingerprintSet>,
+    keys: Option<Vec<u64>>,
     cap: usize,
     repeats: Repeats,
     /// Columns left out of the batches (null in every row: the table's default fills them).
@@ -829,7 +863,7 @@ impl Stager {
         });
         let keys = matches!(tail, Tail::ImportId(_)).then(|| {
             let reserve = usize::try_from(expected_rows).unwrap_or(cap).min(cap);
-            FingerprintSet::with_capacity_and_hasher(reserve, Default::default())
+            Vec::with_capacity(reserve)
         });
         let mut s = Stager {
             spec,
@@ -901,7 +935,7 @@ impl Stager {
     /// representation: an integer in a DOUBLE column hashes as the double).
     fn fingerprint(&self, vals: &[Val<'_>]) -> u64 {
         use std::hash::Hasher;
-        let mut h = std::hash::DefaultHasher::new();
+        let mut h = Fp::default();
         for &i in &self.key_idx {
             match (&self.builders[i], self.effective(vals, i)) {
                 (Builder::Str(_), Val::Str(s)) => {
@@ -928,14 +962,24 @@ impl Stager {
     }
 
     /// Records one row's key fingerprint (up to the cap).
+    #[inline]
     fn track(&mut self, fp: u64) {
         if let Some(keys) = self.keys.as_mut() {
             if keys.len() >= self.cap {
                 self.keys = None;
-                if self.repeats == Repeats::None {
-                    self.repeats = Repeats::Untracked;
-                }
-            } else if !keys.insert(fp) {
+                self.repeats = Repeats::Untracked;
+            } else {
+                keys.push(fp);
+            }
+        }
+    }
+
+    /// After the last row: whether two fingerprints are equal (sorted, then compared with
+    /// their neighbours).
+    fn settle_repeats(&mut self) {
+        if let Some(mut keys) = self.keys.take() {
+            keys.sort_unstable();
+            if keys.windows(2).any(|w| w[0] == w[1]) {
                 self.repeats = Repeats::Possible;
             }
         }
@@ -1295,6 +1339,7 @@ fn stage(
                 }
             };
             sink(&mut stager, true)?;
+            stager.settle_repeats();
             Ok::<_, StoreError>((rows_read, ignored, rejections, stager))
         });
         // The first batch names the columns; then DuckDB's threads take the rest from the
@@ -2366,11 +2411,16 @@ impl Stager {
                     },
                 })
                 .collect();
+            let nulls: Vec<_> = self
+                .key_idx
+                .iter()
+                .map(|&i| cols[i].as_ref().and_then(|a| a.nulls()))
+                .collect();
             for r in 0..n {
                 use std::hash::Hasher;
-                let mut h = std::hash::DefaultHasher::new();
-                for (k, &i) in keys.iter().zip(&self.key_idx) {
-                    let null = cols[i].as_ref().is_none_or(|a| a.is_null(r));
+                let mut h = Fp::default();
+                for (k, nulls) in keys.iter().zip(&nulls) {
+                    let null = nulls.is_some_and(|nb| nb.is_null(r));
                     match k {
                         _ if null => h.write_u8(0),
                         K::S(a) => {
