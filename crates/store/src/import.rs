@@ -1950,7 +1950,9 @@ fn read_arrow(
     let mut rows = 0u64;
     let needed: Vec<usize> = plan.src.iter().flatten().copied().collect();
     let mut spare: Vec<Val<'static>> = Vec::with_capacity(spec.cols.len());
+    let (mut columnar, mut batches_read) = (0u64, 0u64);
     for batch in batches {
+        batches_read += 1;
         let batch = batch.map_err(|e| {
             StoreError::malformed(file, format!("corrupt Parquet data after row {rows}: {e}"))
         })?;
@@ -1966,6 +1968,7 @@ fn read_arrow(
         }
         let n = batch.num_rows();
         if let Some(staged) = plan.columnar(&cols, n) {
+            columnar += 1;
             let given = line_col.and_then(|j| batch.column(j).as_primitive_opt::<Int64Type>());
             let lines: ArrayRef = match given {
                 Some(l) => Arc::new(arrow_array::Int64Array::new(l.values().clone(), None)),
@@ -2012,6 +2015,11 @@ fn read_arrow(
         spare = recycle(vals);
         progress(rows, total);
     }
+    tracing::debug!(
+        batches = batches_read,
+        columnar,
+        "import: Arrow batches checked a column at a time (the others row by row)"
+    );
     Ok((rows, ignored))
 }
 
@@ -2213,6 +2221,7 @@ impl Plan {
         }
         let spec = self.spec;
         let mut out: Vec<Option<ArrayRef>> = Vec::with_capacity(spec.cols.len());
+        let mut deferred: Vec<(usize, usize)> = Vec::new();
         for (i, c) in spec.cols.iter().enumerate() {
             let col: Option<ArrayRef> = match self.src[i] {
                 None => match (self.defaults[i].clone(), c.req) {
@@ -2278,6 +2287,11 @@ impl Plan {
                             }
                             Some(Arc::new(Int64Array::new(a.values().clone(), None)))
                         }
+                        // Local date-times and dates: after the settlement column is known.
+                        (Ty::Instant | Ty::Expiration, PqCol::Ts(_, false) | PqCol::Date(_)) => {
+                            deferred.push((i, j));
+                            None
+                        }
                         (Ty::OptionType | Ty::Style | Ty::Settlement, PqCol::Str(a)) => {
                             if a.null_count() > 0 {
                                 return None;
@@ -2306,6 +2320,10 @@ impl Plan {
             };
             out.push(col);
         }
+        for (i, j) in deferred {
+            let col = self.local_times(i, cols.get(j)?.as_ref()?, &out, n)?;
+            out[i] = Some(col);
+        }
         // A missing root is the underlying.
         if let (Some(r), Some(u)) = (self.root_idx, self.underlying_idx)
             && out[r].is_none()
@@ -2313,6 +2331,54 @@ impl Plan {
             out[r] = out[u].clone();
         }
         self.cross_checks(&out, n).then_some(out)
+    }
+
+    /// A time column of local date-times or dates, parsed as the row path parses each value
+    /// (with the row's settlement for a bare expiration date), once per distinct value and
+    /// settlement. `None` when a value is null or does not parse.
+    fn local_times(
+        &mut self,
+        i: usize,
+        a: &PqCol,
+        out: &[Option<ArrayRef>],
+        n: usize,
+    ) -> Option<ArrayRef> {
+        let settle = self
+            .settlement_idx
+            .and_then(|j| out[j].clone())
+            .filter(|a| a.data_type() == &DataType::Utf8);
+        let settle = settle.as_ref().map(|a| a.as_string::<i32>());
+        let stand_in = |s: &'static str| -> Vec<Val<'static>> {
+            let mut v = vec![Val::Null; self.spec.cols.len()];
+            if let Some(j) = self.settlement_idx {
+                v[j] = Val::Str(Cow::Borrowed(s));
+            }
+            v
+        };
+        let (pm, am) = (stand_in("pm"), stand_in("am"));
+        let mut cache: HashMap<(i64, bool), i64> = HashMap::new();
+        let mut values = Vec::with_capacity(n);
+        for r in 0..n {
+            let raw = match a {
+                PqCol::Ts(t, _) if !t.is_null(r) => t.value(r),
+                PqCol::Date(d) if !d.is_null(r) => i64::from(d.value(r)),
+                _ => return None,
+            };
+            let is_am = settle.is_some_and(|s| s.value(r) == "am");
+            let v = match cache.get(&(raw, is_am)) {
+                Some(&v) => v,
+                None => {
+                    let parsed = if is_am { &am } else { &pm };
+                    let Ok(Val::I64(v)) = self.parse_cell(i, pq_cell(a, r), parsed) else {
+                        return None;
+                    };
+                    cache.insert((raw, is_am), v);
+                    v
+                }
+            };
+            values.push(v);
+        }
+        Some(Arc::new(arrow_array::Int64Array::from(values)))
     }
 
     /// [`validate_row`]'s cross-field rules over whole columns (true: every row passes).

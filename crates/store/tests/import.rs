@@ -675,11 +675,66 @@ fn columnar_and_row_paths_store_the_same_rows() {
         ];
         RecordBatch::try_from_iter(cols).unwrap()
     };
+    // Local times: quote times as naive date-times (New York), expirations as dates whose
+    // meaning depends on the row's settlement (AM: 09:30, PM: 16:00).
+    let local = |b: RecordBatch| -> RecordBatch {
+        use arrow_array::{Array, Date32Array};
+        let qt = b.column_by_name("quote_time").unwrap();
+        let qt = qt
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .unwrap();
+        let naive: ArrayRef = Arc::new(TimestampNanosecondArray::from(
+            qt.values()
+                .iter()
+                .map(|t| t - 5 * 3_600_000_000_000)
+                .collect::<Vec<_>>(),
+        ));
+        let days: ArrayRef = Arc::new(Date32Array::from(
+            (0..b.num_rows())
+                .map(|r| 15_820 + (r % 9) as i32)
+                .collect::<Vec<_>>(),
+        ));
+        let settle: ArrayRef = Arc::new(StringArray::from(
+            (0..b.num_rows())
+                .map(|r| if r % 4 == 0 { "AM" } else { "pm" })
+                .collect::<Vec<_>>(),
+        ));
+        let mut cols: Vec<(&str, ArrayRef)> = b
+            .schema()
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, c)| match f.name().as_str() {
+                "quote_time" => ("quote_time", naive.clone()),
+                "expiration" => ("expiration", days.clone()),
+                name => (
+                    [
+                        "underlying",
+                        "strike",
+                        "type",
+                        "bid",
+                        "ask",
+                        "last",
+                        "volume",
+                        "underlying_price",
+                    ]
+                    .into_iter()
+                    .find(|k| *k == name)
+                    .unwrap(),
+                    c.clone(),
+                ),
+            })
+            .collect();
+        cols.push(("settlement", settle));
+        RecordBatch::try_from_iter(cols).unwrap()
+    };
     let batches = vec![
         batch(0, None, false),
         batch(n, Some(n + 17), false),
         batch(2 * n, None, true),
     ];
+    let local_batches = vec![local(batch(3 * n, None, false))];
     let mapping = Mapping::from_toml(
         "[defaults]\nstyle = \"american\"\n",
         "identity",
@@ -694,22 +749,25 @@ fn columnar_and_row_paths_store_the_same_rows() {
             mapping: mapped.then_some(&mapping),
             source_label: None,
         };
-        let r = store
-            .import_batches(Table::Quotes, "quotes", batches.clone(), &opts, &mut nop())
-            .unwrap();
-        reports.push((
-            r.accepted,
-            r.rejected,
-            r.duplicates,
-            r.rejections
-                .iter()
-                .map(|j| (j.line, j.field))
-                .collect::<Vec<_>>(),
-        ));
+        for part in [&batches, &local_batches] {
+            let r = store
+                .import_batches(Table::Quotes, "quotes", part.clone(), &opts, &mut nop())
+                .unwrap();
+            reports.push((
+                r.accepted,
+                r.rejected,
+                r.duplicates,
+                r.rejections
+                    .iter()
+                    .map(|j| (j.line, j.field))
+                    .collect::<Vec<_>>(),
+            ));
+        }
         stores.push(store);
     }
-    assert_eq!(reports[0], reports[1]);
-    assert_eq!(reports[0].0, 3 * n as u64 - 1);
+    assert_eq!(reports[0], reports[2]);
+    assert_eq!(reports[1], reports[3]);
+    assert_eq!((reports[0].0, reports[1].0), (3 * n as u64 - 1, n as u64));
     assert_eq!(reports[0].3, [(n as u64 + 18, Some("bid"))]);
     let dump = |s: &Store| -> Vec<String> {
         let mut st = s
@@ -729,7 +787,7 @@ fn columnar_and_row_paths_store_the_same_rows() {
         out
     };
     let (a, b) = (dump(&stores[0]), dump(&stores[1]));
-    assert_eq!(a.len(), 3 * n - 1);
+    assert_eq!(a.len(), 4 * n - 1);
     assert_eq!(a, b);
     let defaults: i64 = stores[0]
         .connection()
@@ -739,5 +797,15 @@ fn columnar_and_row_paths_store_the_same_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(defaults, 3 * n as i64 - 1);
+    assert_eq!(defaults, 3 * n as i64 - 1 + 3 * n as i64 / 4);
+    // AM-settled expirations at 09:30 New York (EDT in April 2013: 13:30 UTC).
+    let am: i64 = stores[0]
+        .connection()
+        .query_row(
+            "SELECT count(*) FROM option_quotes WHERE settlement = 'am' AND expiration % 86400000000000 = 48600000000000",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(am, n as i64 / 4);
 }
