@@ -1,8 +1,14 @@
 //! Validated, atomic, idempotent imports of canonical (or mapped) CSV and Parquet files.
 //!
-//! One import is one DuckDB transaction: rows are parsed and validated, staged in a temporary
-//! table, de-duplicated on the table's key (first occurrence in the file wins), and inserted
-//! where the key is not already stored. Every rejected row is reported with its line (CSV) or
+//! One import is one DuckDB transaction: rows are parsed and validated, de-duplicated on the
+//! table's key (first occurrence in the file wins) and stored where the key is not already
+//! stored. Two paths give that result: when no key fingerprint repeats within the file, the
+//! rows are appended straight to the table under the new import id and those whose key was
+//! already stored are deleted afterwards; otherwise (and for tables whose sequence numbers are
+//! derived) the rows are staged in a temporary table and merged from there. Canonical Arrow
+//! batches (Parquet, in-memory) are checked a column at a time; any batch with a bad row or a
+//! layout the columnar checks do not cover goes through the row parser. Batches reach DuckDB
+//! through a table function fed by the reader, so the insert runs on every database thread. Every rejected row is reported with its line (CSV) or
 //! row number (Parquet, 1-based), the field and the reason; a file-level problem (missing
 //! column, wrong field count, truncated or corrupt data) aborts the whole import and leaves
 //! the store exactly as it was. Re-importing the same data inserts nothing; a stored key with
@@ -10,6 +16,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::Hasher;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant as Clock;
@@ -788,9 +795,31 @@ impl Fp {
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .rotate_left(29);
     }
+
+    // One key value as stored (the row path and the columnar path must agree).
+    #[inline]
+    fn text(&mut self, s: &str) {
+        self.write_u8(1);
+        self.write(s.as_bytes());
+        self.write_u8(0xff);
+    }
+    #[inline]
+    fn double(&mut self, x: f64) {
+        self.write_u8(2);
+        self.write_u64((x + 0.0).to_bits());
+    }
+    #[inline]
+    fn int(&mut self, x: i64) {
+        self.write_u8(3);
+        self.write_i64(x);
+    }
+    #[inline]
+    fn null(&mut self) {
+        self.write_u8(0);
+    }
 }
 
-impl std::hash::Hasher for Fp {
+impl Hasher for Fp {
     #[inline]
     fn finish(&self) -> u64 {
         let mut h = self.0;
@@ -934,28 +963,14 @@ impl Stager {
     /// Fingerprint of the row's key as it will be stored (the column types decide the
     /// representation: an integer in a DOUBLE column hashes as the double).
     fn fingerprint(&self, vals: &[Val<'_>]) -> u64 {
-        use std::hash::Hasher;
         let mut h = Fp::default();
         for &i in &self.key_idx {
             match (&self.builders[i], self.effective(vals, i)) {
-                (Builder::Str(_), Val::Str(s)) => {
-                    h.write_u8(1);
-                    h.write(s.as_bytes());
-                    h.write_u8(0xff);
-                }
-                (Builder::F64(_), Val::F64(x)) => {
-                    h.write_u8(2);
-                    h.write_u64((x + 0.0).to_bits());
-                }
-                (Builder::F64(_), Val::I64(x)) => {
-                    h.write_u8(2);
-                    h.write_u64((*x as f64 + 0.0).to_bits());
-                }
-                (Builder::I64(_), Val::I64(x)) => {
-                    h.write_u8(3);
-                    h.write_i64(*x);
-                }
-                _ => h.write_u8(0),
+                (Builder::Str(_), Val::Str(s)) => h.text(s),
+                (Builder::F64(_), Val::F64(x)) => h.double(*x),
+                (Builder::F64(_), Val::I64(x)) => h.double(*x as f64),
+                (Builder::I64(_), Val::I64(x)) => h.int(*x),
+                _ => h.null(),
             }
         }
         h.finish()
@@ -2483,26 +2498,15 @@ impl Stager {
                 .map(|&i| cols[i].as_ref().and_then(|a| a.nulls()))
                 .collect();
             for r in 0..n {
-                use std::hash::Hasher;
                 let mut h = Fp::default();
                 for (k, nulls) in keys.iter().zip(&nulls) {
                     let null = nulls.is_some_and(|nb| nb.is_null(r));
                     match k {
-                        _ if null => h.write_u8(0),
-                        K::S(a) => {
-                            h.write_u8(1);
-                            h.write(a.value(r).as_bytes());
-                            h.write_u8(0xff);
-                        }
-                        K::F(v) => {
-                            h.write_u8(2);
-                            h.write_u64((v[r] + 0.0).to_bits());
-                        }
-                        K::I(v) => {
-                            h.write_u8(3);
-                            h.write_i64(v[r]);
-                        }
-                        K::Null => h.write_u8(0),
+                        _ if null => h.null(),
+                        K::S(a) => h.text(a.value(r)),
+                        K::F(v) => h.double(v[r]),
+                        K::I(v) => h.int(v[r]),
+                        K::Null => h.null(),
                     }
                 }
                 self.track(h.finish());
