@@ -2303,7 +2303,10 @@ impl Plan {
                             Some(Arc::new(Int64Array::new(a.values().clone(), None)))
                         }
                         // Local date-times and dates: after the settlement column is known.
-                        (Ty::Instant | Ty::Expiration, PqCol::Ts(_, false) | PqCol::Date(_)) => {
+                        (
+                            Ty::Instant | Ty::Expiration,
+                            PqCol::Ts(_, false) | PqCol::Date(_) | PqCol::Str(_),
+                        ) => {
                             deferred.push((i, j));
                             None
                         }
@@ -2348,7 +2351,7 @@ impl Plan {
         self.cross_checks(&out, n).then_some(out)
     }
 
-    /// A time column of local date-times or dates, parsed as the row path parses each value
+    /// A time column of local date-times, dates or text, parsed as the row path parses each value
     /// (with the row's settlement for a bare expiration date), once per distinct value and
     /// settlement. `None` when a value is null or does not parse.
     fn local_times(
@@ -2371,23 +2374,33 @@ impl Plan {
             v
         };
         let (pm, am) = (stand_in("pm"), stand_in("am"));
-        let mut cache: HashMap<(i64, bool), i64> = HashMap::new();
+        // Keyed by the raw value: the number, or the text (blank text is a missing value).
+        #[derive(PartialEq, Eq, Hash)]
+        enum Raw<'a> {
+            Num(i64),
+            Text(&'a str),
+        }
+        let mut cache: HashMap<(Raw<'_>, bool), i64> = HashMap::new();
         let mut values = Vec::with_capacity(n);
         for r in 0..n {
             let raw = match a {
-                PqCol::Ts(t, _) if !t.is_null(r) => t.value(r),
-                PqCol::Date(d) if !d.is_null(r) => i64::from(d.value(r)),
+                PqCol::Ts(t, _) if !t.is_null(r) => Raw::Num(t.value(r)),
+                PqCol::Date(d) if !d.is_null(r) => Raw::Num(i64::from(d.value(r))),
+                PqCol::Str(t) if !t.is_null(r) && !t.value(r).trim().is_empty() => {
+                    Raw::Text(t.value(r))
+                }
                 _ => return None,
             };
             let is_am = settle.is_some_and(|s| s.value(r) == "am");
-            let v = match cache.get(&(raw, is_am)) {
+            let key = (raw, is_am);
+            let v = match cache.get(&key) {
                 Some(&v) => v,
                 None => {
                     let parsed = if is_am { &am } else { &pm };
                     let Ok(Val::I64(v)) = self.parse_cell(i, pq_cell(a, r), parsed) else {
                         return None;
                     };
-                    cache.insert((raw, is_am), v);
+                    cache.insert(key, v);
                     v
                 }
             };

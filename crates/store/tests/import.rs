@@ -734,7 +734,44 @@ fn columnar_and_row_paths_store_the_same_rows() {
         batch(n, Some(n + 17), false),
         batch(2 * n, None, true),
     ];
+    // Text times: RFC 3339 quote times, bare-date expirations (with the settlement column).
+    let text = |b: RecordBatch| -> RecordBatch {
+        let b = local(b);
+        let qt = b.column_by_name("quote_time").unwrap();
+        let qt = qt
+            .as_any()
+            .downcast_ref::<TimestampNanosecondArray>()
+            .unwrap();
+        let rfc: ArrayRef = Arc::new(StringArray::from(
+            qt.values()
+                .iter()
+                .map(|t| {
+                    jiff::Timestamp::from_nanosecond(i128::from(t + 5 * 3_600_000_000_000))
+                        .unwrap()
+                        .to_string()
+                })
+                .collect::<Vec<_>>(),
+        ));
+        let days: ArrayRef = Arc::new(StringArray::from(
+            (0..b.num_rows())
+                .map(|r| format!("2013-04-{}", 26 + r % 3))
+                .collect::<Vec<_>>(),
+        ));
+        let cols: Vec<(String, ArrayRef)> = b
+            .schema()
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, c)| match f.name().as_str() {
+                "quote_time" => (f.name().clone(), rfc.clone()),
+                "expiration" => (f.name().clone(), days.clone()),
+                _ => (f.name().clone(), c.clone()),
+            })
+            .collect();
+        RecordBatch::try_from_iter(cols).unwrap()
+    };
     let local_batches = vec![local(batch(3 * n, None, false))];
+    let text_batches = vec![text(batch(4 * n, None, false))];
     let mapping = Mapping::from_toml(
         "[defaults]\nstyle = \"american\"\n",
         "identity",
@@ -749,7 +786,7 @@ fn columnar_and_row_paths_store_the_same_rows() {
             mapping: mapped.then_some(&mapping),
             source_label: None,
         };
-        for part in [&batches, &local_batches] {
+        for part in [&batches, &local_batches, &text_batches] {
             let r = store
                 .import_batches(Table::Quotes, "quotes", part.clone(), &opts, &mut nop())
                 .unwrap();
@@ -765,9 +802,11 @@ fn columnar_and_row_paths_store_the_same_rows() {
         }
         stores.push(store);
     }
-    assert_eq!(reports[0], reports[2]);
-    assert_eq!(reports[1], reports[3]);
-    assert_eq!((reports[0].0, reports[1].0), (3 * n as u64 - 1, n as u64));
+    assert_eq!(reports[..3], reports[3..]);
+    assert_eq!(
+        (reports[0].0, reports[1].0, reports[2].0),
+        (3 * n as u64 - 1, n as u64, n as u64)
+    );
     assert_eq!(reports[0].3, [(n as u64 + 18, Some("bid"))]);
     let dump = |s: &Store| -> Vec<String> {
         let mut st = s
@@ -787,7 +826,7 @@ fn columnar_and_row_paths_store_the_same_rows() {
         out
     };
     let (a, b) = (dump(&stores[0]), dump(&stores[1]));
-    assert_eq!(a.len(), 4 * n - 1);
+    assert_eq!(a.len(), 5 * n - 1);
     assert_eq!(a, b);
     let defaults: i64 = stores[0]
         .connection()
@@ -797,7 +836,7 @@ fn columnar_and_row_paths_store_the_same_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(defaults, 3 * n as i64 - 1 + 3 * n as i64 / 4);
+    assert_eq!(defaults, 3 * n as i64 - 1 + 2 * (3 * n as i64 / 4));
     // AM-settled expirations at 09:30 New York (EDT in April 2013: 13:30 UTC).
     let am: i64 = stores[0]
         .connection()
@@ -807,5 +846,5 @@ fn columnar_and_row_paths_store_the_same_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(am, n as i64 / 4);
+    assert_eq!(am, 2 * (n as i64 / 4));
 }
