@@ -24,7 +24,8 @@ const CHUNK: usize = 2048;
 
 /// Batches waiting to be scanned: the current one (from `offset`) and the channel.
 struct State {
-    rx: Receiver<RecordBatch>,
+    /// `None` once closed.
+    rx: Option<Receiver<RecordBatch>>,
     current: Option<RecordBatch>,
     offset: usize,
 }
@@ -48,7 +49,7 @@ impl Feed {
                 st.offset += len;
                 return Some(slice);
             }
-            let next = st.rx.recv().ok()?;
+            let next = st.rx.as_ref()?.recv().ok()?;
             st.current = Some(next);
             st.offset = 0;
         }
@@ -61,7 +62,7 @@ fn feeds() -> &'static Mutex<HashMap<u64, Arc<Feed>>> {
 }
 
 /// A feed registered under a token until dropped (a scan that is already bound keeps its feed).
-pub(crate) struct Registration(u64);
+pub(crate) struct Registration(u64, Arc<Feed>);
 
 impl Registration {
     /// Registers `first` and the batches that will arrive on `rx` (all with `first`'s schema).
@@ -71,16 +72,26 @@ impl Registration {
         let feed = Feed {
             schema: first.schema(),
             state: Mutex::new(State {
-                rx,
+                rx: Some(rx),
                 current: Some(first),
                 offset: 0,
             }),
         };
+        let feed = Arc::new(feed);
         feeds()
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(token, Arc::new(feed));
-        Registration(token)
+            .insert(token, feed.clone());
+        Registration(token, feed)
+    }
+
+    /// Unregisters the feed and drops its receiver (the sender's next send fails), whoever
+    /// still holds the feed: a producer blocked on a full channel is released even if a scan
+    /// outlives the statement.
+    pub(crate) fn close(self) {
+        let mut st = self.1.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.rx = None;
+        st.current = None;
     }
 
     /// The token to pass to [`FUNCTION`].

@@ -1145,6 +1145,7 @@ impl Store {
                 .map_or(file.clone(), |n| n.to_string_lossy().into_owned())
         });
         let conn = &self.conn;
+        let _unordered = UnorderedInserts::new(conn)?;
         conn.execute_batch("BEGIN TRANSACTION")?;
         let result = (|| {
             // Tables without window-derived columns first try the direct path: rows go
@@ -1221,6 +1222,38 @@ impl Store {
                 tracing::warn!(file = %file, error = %e, "import rolled back");
                 Err(e)
             }
+        }
+    }
+}
+
+/// Turns DuckDB's `preserve_insertion_order` off for one import — rows carry their line
+/// numbers, and keeping the order would make the insert single-threaded — and back to what it
+/// was when dropped, after the COMMIT or ROLLBACK (a failed transaction refuses every
+/// statement but ROLLBACK). The setting is database-wide.
+struct UnorderedInserts<'c> {
+    conn: &'c Connection,
+    was: bool,
+}
+
+impl<'c> UnorderedInserts<'c> {
+    fn new(conn: &'c Connection) -> Result<Self, StoreError> {
+        let was: bool = conn.query_row(
+            "SELECT current_setting('preserve_insertion_order')::BOOLEAN",
+            [],
+            |r| r.get(0),
+        )?;
+        conn.execute_batch("SET preserve_insertion_order = false")?;
+        Ok(UnorderedInserts { conn, was })
+    }
+}
+
+impl Drop for UnorderedInserts<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self
+            .conn
+            .execute_batch(&format!("SET preserve_insertion_order = {}", self.was))
+        {
+            tracing::warn!(error = %e, "could not restore preserve_insertion_order");
         }
     }
 }
@@ -1376,32 +1409,19 @@ fn stage(
                 };
                 let feed = crate::feed::Registration::new(first, rx);
                 crate::feed::register(conn);
-                let keep_order: Result<String, duckdb::Error> = conn.query_row(
-                    "SELECT current_setting('preserve_insertion_order')::VARCHAR",
+                let inserted = conn.execute(
+                    &format!(
+                        "INSERT INTO {table} ({}) SELECT * FROM {}({})",
+                        names.join(", "),
+                        crate::feed::FUNCTION,
+                        feed.token()
+                    ),
                     [],
-                    |r| r.get(0),
                 );
-                let inserted = conn
-                    .execute_batch("SET preserve_insertion_order = false")
-                    .and_then(|()| {
-                        conn.execute(
-                            &format!(
-                                "INSERT INTO {table} ({}) SELECT * FROM {}({})",
-                                names.join(", "),
-                                crate::feed::FUNCTION,
-                                feed.token()
-                            ),
-                            [],
-                        )
-                    });
                 // Closes the channel: a reader still going stops at its next batch.
-                drop(feed);
-                let restored = conn.execute_batch(&format!(
-                    "SET preserve_insertion_order = {}",
-                    keep_order.as_deref().unwrap_or("true")
-                ));
+                feed.close();
                 append_seconds += t.elapsed().as_secs_f64();
-                inserted.and(restored).map(|_| ()).map_err(StoreError::from)
+                inserted.map(|_| ()).map_err(StoreError::from)
             }
         };
         let read = reader
@@ -2269,7 +2289,7 @@ impl Plan {
                             Some(Arc::new(a.clone()))
                         }
                         (Ty::F64, PqCol::F64(a)) => {
-                            if required && a.null_count() > 0 {
+                            if (required || self.defaults[i].is_some()) && a.null_count() > 0 {
                                 return None;
                             }
                             let ok = match a.nulls() {
@@ -2282,7 +2302,7 @@ impl Plan {
                             Some(Arc::new(a.clone()))
                         }
                         (Ty::I64, PqCol::I64(a)) => {
-                            if required && a.null_count() > 0 {
+                            if (required || self.defaults[i].is_some()) && a.null_count() > 0 {
                                 return None;
                             }
                             // Stored as the row path stores it: through a double.

@@ -301,6 +301,17 @@ fn malformed_or_truncated_files_change_nothing() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("unknown file type"), "{e}");
+    // Imports turn DuckDB's insertion-order setting off while they run; failed ones too
+    // leave it as it was.
+    let order: bool = store
+        .connection()
+        .query_row(
+            "SELECT current_setting('preserve_insertion_order')::BOOLEAN",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(order);
 }
 
 #[test]
@@ -772,6 +783,24 @@ fn columnar_and_row_paths_store_the_same_rows() {
     };
     let local_batches = vec![local(batch(3 * n, None, false))];
     let text_batches = vec![text(batch(4 * n, None, false))];
+    // A null in a column with a default (multiplier): the default, on both paths.
+    let with_multiplier = |b: RecordBatch| -> RecordBatch {
+        let m: ArrayRef = Arc::new(Float64Array::from(
+            (0..b.num_rows())
+                .map(|r| (r % 13 != 0).then_some(100.0))
+                .collect::<Vec<_>>(),
+        ));
+        let mut cols: Vec<(String, ArrayRef)> = b
+            .schema()
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, c)| (f.name().clone(), c.clone()))
+            .collect();
+        cols.push(("multiplier".into(), m));
+        RecordBatch::try_from_iter(cols).unwrap()
+    };
+    let multiplier_batches = vec![with_multiplier(batch(5 * n, None, false))];
     let mapping = Mapping::from_toml(
         "[defaults]\nstyle = \"american\"\n",
         "identity",
@@ -786,7 +815,7 @@ fn columnar_and_row_paths_store_the_same_rows() {
             mapping: mapped.then_some(&mapping),
             source_label: None,
         };
-        for part in [&batches, &local_batches, &text_batches] {
+        for part in [&batches, &local_batches, &text_batches, &multiplier_batches] {
             let r = store
                 .import_batches(Table::Quotes, "quotes", part.clone(), &opts, &mut nop())
                 .unwrap();
@@ -802,10 +831,10 @@ fn columnar_and_row_paths_store_the_same_rows() {
         }
         stores.push(store);
     }
-    assert_eq!(reports[..3], reports[3..]);
+    assert_eq!(reports[..4], reports[4..]);
     assert_eq!(
-        (reports[0].0, reports[1].0, reports[2].0),
-        (3 * n as u64 - 1, n as u64, n as u64)
+        (reports[0].0, reports[1].0, reports[2].0, reports[3].0),
+        (3 * n as u64 - 1, n as u64, n as u64, n as u64)
     );
     assert_eq!(reports[0].3, [(n as u64 + 18, Some("bid"))]);
     let dump = |s: &Store| -> Vec<String> {
@@ -826,7 +855,7 @@ fn columnar_and_row_paths_store_the_same_rows() {
         out
     };
     let (a, b) = (dump(&stores[0]), dump(&stores[1]));
-    assert_eq!(a.len(), 5 * n - 1);
+    assert_eq!(a.len(), 6 * n - 1);
     assert_eq!(a, b);
     let defaults: i64 = stores[0]
         .connection()
@@ -836,7 +865,7 @@ fn columnar_and_row_paths_store_the_same_rows() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(defaults, 3 * n as i64 - 1 + 2 * (3 * n as i64 / 4));
+    assert_eq!(defaults, 4 * n as i64 - 1 + 2 * (3 * n as i64 / 4));
     // AM-settled expirations at 09:30 New York (EDT in April 2013: 13:30 UTC).
     let am: i64 = stores[0]
         .connection()
