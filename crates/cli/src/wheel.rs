@@ -483,6 +483,8 @@ pub fn advise_cmd(
     threads: Option<usize>,
 ) -> Result<u8, Exit> {
     let started = Instant::now();
+    // The backend first: `--device cuda` without a usable GPU exits 2 before any store work.
+    let backend = crate::backend(threads)?;
     let s = settings(flags)?;
     let store = open_for_reading(&s)?;
     let now = at_or_now(args.at.as_deref())?;
@@ -537,7 +539,6 @@ pub fn advise_cmd(
         }
     }
     let load_ms = t_load.elapsed().as_secs_f64() * 1e3;
-    let backend = crate::backend(threads)?;
     let advice = advise(&Request {
         now,
         ledger: &ledger,

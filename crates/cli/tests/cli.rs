@@ -414,3 +414,35 @@ fn bench_risk_runs_the_monte_carlo_suite() {
             .all(|r| r["task"] == "monte_carlo" && r["n"] == 3000)
     );
 }
+
+/// `--device cuda` where no GPU is usable: exit 2 with a message naming the device, before any
+/// work (advise does not create or load a store). Skipped where a GPU is usable.
+#[test]
+fn device_cuda_without_a_gpu_exits_2_before_any_work() {
+    let mut args = vec!["--device", "cuda", "price"];
+    args.extend_from_slice(SINGLE);
+    let o = wh(&args);
+    if o.status.code() == Some(0) {
+        eprintln!("a CUDA device is usable here: nothing to test");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).to_lowercase().contains("cuda"), "{}", stderr(&o));
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never.duckdb");
+    let o = wh(&[
+        "--device",
+        "cuda",
+        "--db",
+        db.to_str().unwrap(),
+        "advise",
+        "AAPL",
+        "--cash",
+        "10000",
+        "--at",
+        "2013-03-01",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).to_lowercase().contains("cuda"), "{}", stderr(&o));
+    assert!(!db.exists(), "the store was opened before the device check");
+}
