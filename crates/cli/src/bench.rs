@@ -639,47 +639,11 @@ fn report(rows: &[Row], format: Format) -> Result<(), Exit> {
 /// `wheelhouse bench import`: canonical quote files of `--sizes` rows (one size: the largest)
 /// imported into a fresh store; DuckDB's bare `read_csv` into the same table as the peer.
 fn run_import(args: &BenchArgs, format: Option<Format>) -> Result<u8, Exit> {
-    use wheelhouse_core::records::OptionQuote;
-    use wheelhouse_core::{ExerciseStyle, Settlement, UnixNanos};
     use wheelhouse_store::{ImportOptions, Store, StoreConfig, Table};
     let n = args.sizes.iter().copied().max().unwrap_or(1_000_000).max(1);
     let dir = tempfile_dir()?;
     // Rows: 4 symbols × days × 12 expiries × strikes × 2 types, distinct keys.
-    let mut rng = SplitMix(args.seed);
-    let day = 86_400_000_000_000i64;
-    let t0 = 1_362_171_600_000_000_000i64;
-    let mut quotes = Vec::with_capacity(n);
-    let per_day = 4 * 12 * 100 * 2;
-    for i in 0..n {
-        let d = (i / per_day) as i64;
-        let r = i % per_day;
-        let sym = ["AAPL", "IBM", "MSFT", "GOOG"][r / 2400];
-        let e = (r / 200) % 12;
-        let k = 50.0 + ((r / 2) % 100) as f64 * 2.5;
-        let mid = 0.05 + 20.0 * rng.next();
-        quotes.push(OptionQuote {
-            underlying: sym.to_string(),
-            quote_time: UnixNanos(t0 + d * day),
-            expiration: UnixNanos(t0 + d * day + (e as i64 + 1) * 7 * day),
-            strike: k,
-            option_type: if r % 2 == 0 {
-                OptionType::Call
-            } else {
-                OptionType::Put
-            },
-            style: ExerciseStyle::American,
-            settlement: Settlement::Pm,
-            multiplier: 100.0,
-            bid: (mid * 0.98 * 100.0).round() / 100.0,
-            ask: (mid * 1.02 * 100.0).round() / 100.0 + 0.01,
-            last: None,
-            volume: Some((rng.next() * 1000.0) as i64),
-            open_interest: Some((rng.next() * 10_000.0) as i64),
-            underlying_price: 100.0,
-            vendor_iv: None,
-            vendor_delta: None,
-        });
-    }
+    let quotes = wheelhouse_store::records::benchmark_quotes(n, args.seed);
     let pq = dir.join("quotes.parquet");
     let csv_path = dir.join("quotes.csv");
     {

@@ -1,12 +1,10 @@
 //! Times one Parquet quote import of `N` rows (default 1 M) into a fresh store, `REPS` times:
 //! `cargo run --release -p wheelhouse-store --example import_probe -- [N] [REPS]`. The rows
-//! are those of `wheelhouse bench import` (4 symbols × 12 expiries × 100 strikes × 2 types per
-//! day). `RUST_LOG=wheelhouse_store=debug` shows the phases.
+//! are those of `wheelhouse bench import` ([`wheelhouse_store::records::benchmark_quotes`], its
+//! default seed). `RUST_LOG=wheelhouse_store=debug` shows the phases.
 
 use std::time::Instant;
 
-use wheelhouse_core::records::OptionQuote;
-use wheelhouse_core::{ExerciseStyle, OptionType, Settlement, UnixNanos};
 use wheelhouse_store::{ImportOptions, Store, StoreConfig, Table};
 
 fn main() {
@@ -18,47 +16,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let reps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
     let dir = tempfile::tempdir().expect("temp dir");
-    let day = 86_400_000_000_000i64;
-    let t0 = 1_362_171_600_000_000_000i64;
-    let per_day = 4 * 12 * 100 * 2;
-    let mut state = 42u64;
-    let mut next = || {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let quotes: Vec<OptionQuote> = (0..n)
-        .map(|i| {
-            let d = (i / per_day) as i64;
-            let r = i % per_day;
-            let e = (r / 200) % 12;
-            let mid = 0.05 + 20.0 * next();
-            OptionQuote {
-                underlying: ["AAPL", "IBM", "MSFT", "GOOG"][r / 2400].to_string(),
-                quote_time: UnixNanos(t0 + d * day),
-                expiration: UnixNanos(t0 + d * day + (e as i64 + 1) * 7 * day),
-                strike: 50.0 + ((r / 2) % 100) as f64 * 2.5,
-                option_type: if r % 2 == 0 {
-                    OptionType::Call
-                } else {
-                    OptionType::Put
-                },
-                style: ExerciseStyle::American,
-                settlement: Settlement::Pm,
-                multiplier: 100.0,
-                bid: (mid * 0.98 * 100.0).round() / 100.0,
-                ask: (mid * 1.02 * 100.0).round() / 100.0 + 0.01,
-                last: None,
-                volume: Some((next() * 1000.0) as i64),
-                open_interest: Some((next() * 10_000.0) as i64),
-                underlying_price: 100.0,
-                vendor_iv: None,
-                vendor_delta: None,
-            }
-        })
-        .collect();
+    let quotes = wheelhouse_store::records::benchmark_quotes(n, 20_261_122);
     let pq = dir.path().join("quotes.parquet");
     let first = wheelhouse_store::records::quotes_batch(&quotes[..1]).expect("batch");
     let mut w = parquet::arrow::ArrowWriter::try_new(

@@ -1340,26 +1340,22 @@ fn stage(
             };
             let mut rejections = Vec::new();
             let (rows_read, ignored) = match source {
-                Source::File(p, FileFormat::Csv) => read_csv(
-                    p,
-                    file,
-                    spec,
-                    mapping,
-                    &mut stager,
-                    &mut sink,
-                    &mut rejections,
-                    progress,
-                )?,
-                Source::File(p, FileFormat::Parquet) => read_parquet(
-                    p,
-                    file,
-                    spec,
-                    mapping,
-                    &mut stager,
-                    &mut sink,
-                    &mut rejections,
-                    progress,
-                )?,
+                Source::File(p, format) => {
+                    let read = match format {
+                        FileFormat::Csv => read_csv,
+                        FileFormat::Parquet => read_parquet,
+                    };
+                    read(
+                        p,
+                        file,
+                        spec,
+                        mapping,
+                        &mut stager,
+                        &mut sink,
+                        &mut rejections,
+                        progress,
+                    )?
+                }
                 Source::Batches(_, batches) => {
                     let headers: Vec<String> = batches
                         .first()

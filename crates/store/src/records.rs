@@ -33,6 +33,56 @@ fn batch(fields: Vec<(&str, DataType)>, cols: Vec<ArrayRef>) -> Result<RecordBat
     })
 }
 
+/// `n` synthetic quotes with distinct keys, the rows of the import benchmarks (`wheelhouse
+/// bench import`, the store's `import_probe` example): 4 symbols × 12 weekly expiries × 100
+/// strikes × 2 types per day from 2013-03-01, mids uniform in [0.05, 20.05) from a SplitMix64
+/// stream seeded with `seed`, volume and open interest from the same stream.
+pub fn benchmark_quotes(n: usize, seed: u64) -> Vec<OptionQuote> {
+    use wheelhouse_core::{ExerciseStyle, OptionType, Settlement, UnixNanos};
+    let mut state = seed;
+    let mut next = || {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let day = 86_400_000_000_000i64;
+    let t0 = 1_362_171_600_000_000_000i64;
+    let per_day = 4 * 12 * 100 * 2;
+    (0..n)
+        .map(|i| {
+            let d = (i / per_day) as i64;
+            let r = i % per_day;
+            let e = (r / 200) % 12;
+            let mid = 0.05 + 20.0 * next();
+            OptionQuote {
+                underlying: ["AAPL", "IBM", "MSFT", "GOOG"][r / 2400].to_string(),
+                quote_time: UnixNanos(t0 + d * day),
+                expiration: UnixNanos(t0 + d * day + (e as i64 + 1) * 7 * day),
+                strike: 50.0 + ((r / 2) % 100) as f64 * 2.5,
+                option_type: if r % 2 == 0 {
+                    OptionType::Call
+                } else {
+                    OptionType::Put
+                },
+                style: ExerciseStyle::American,
+                settlement: Settlement::Pm,
+                multiplier: 100.0,
+                bid: (mid * 0.98 * 100.0).round() / 100.0,
+                ask: (mid * 1.02 * 100.0).round() / 100.0 + 0.01,
+                last: None,
+                volume: Some((next() * 1000.0) as i64),
+                open_interest: Some((next() * 10_000.0) as i64),
+                underlying_price: 100.0,
+                vendor_iv: None,
+                vendor_delta: None,
+            }
+        })
+        .collect()
+}
+
 /// Option quotes as one batch.
 ///
 /// # Errors
