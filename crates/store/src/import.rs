@@ -1013,10 +1013,7 @@ impl Stager {
             if self.omitted[i] {
                 continue;
             }
-            let v = match (&vals[i], self.root_from) {
-                (Val::Null, Some((root, underlying))) if root == i => &vals[underlying],
-                (v, _) => v,
-            };
+            let v = self.effective(vals, i);
             match (&mut self.builders[i], v) {
                 (Builder::Str(b), Val::Str(s)) => b.append_value(s),
                 (Builder::F64(b), Val::F64(x)) => b.append_value(*x),
