@@ -266,6 +266,19 @@ pub fn run(args: BenchArgs, format: Option<Format>, threads: Option<usize>) -> R
                 n as f64 / secs,
                 "price + 8 Greeks, f64, output reused",
             );
+            let mut first = wheelhouse_compute::FirstOrderBatch::default();
+            let secs = best_of(args.seconds, || {
+                std::hint::black_box(be.first_order_into(&b, &mut first).ok());
+            });
+            ours(
+                &mut rows,
+                "greeks",
+                "wheelhouse (first order)",
+                n,
+                t,
+                n as f64 / secs,
+                "price + delta, vega, theta, rho, f64, output reused",
+            );
             let secs = best_of(args.seconds, || {
                 std::hint::black_box(be.greeks(&b).ok());
             });

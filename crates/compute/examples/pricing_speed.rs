@@ -1,10 +1,11 @@
 //! Throughput of the batch API on the `wheelhouse bench pricing` inputs, without the CLI:
-//! price + 8 Greeks (fresh output and reused output), prices alone, European IV.
+//! price + 8 Greeks (fresh output and reused output), price + first-order Greeks (reused
+//! output), prices alone, European IV.
 //!
 //! `cargo run --release -p wheelhouse-compute --example pricing_speed -- [n] [threads] [seconds]`
 
 use std::time::Instant;
-use wheelhouse_compute::{Backend, GreeksBatch, IvInput, OptionBatch};
+use wheelhouse_compute::{Backend, FirstOrderBatch, GreeksBatch, IvInput, OptionBatch};
 
 #[path = "common/mod.rs"]
 mod common;
@@ -30,7 +31,7 @@ fn main() {
         .unwrap_or(1_000_000);
     let threads: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
     let seconds: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1.0);
-    // Which measurements: all (default), greeks, iv or prices.
+    // Which measurements: all (default), greeks, reused, first, iv or prices.
     let only = args.get(4).map_or("all", String::as_str);
     let on = |m: &str| only == "all" || only == m;
     // Inputs: `random` (the bench's ranges) or `chain` (near the money).
@@ -72,6 +73,14 @@ fn main() {
             std::hint::black_box(&out);
         });
     }
+    let mut first = f64::NAN;
+    if on("first") {
+        let mut fo = FirstOrderBatch::default();
+        first = best_of(seconds, || {
+            be.first_order_into(&batch, &mut fo).expect("first order");
+            std::hint::black_box(&fo);
+        });
+    }
     let mut prices = f64::NAN;
     if on("prices") {
         prices = best_of(seconds, || {
@@ -97,9 +106,10 @@ fn main() {
         });
     }
     println!(
-        "n={n} threads={th}: greeks fresh {:.2} M/s, greeks reused {:.2} M/s, prices {:.2} M/s, iv {:.2} M/s",
+        "n={n} threads={th}: greeks fresh {:.2} M/s, greeks reused {:.2} M/s, first-order {:.2} M/s, prices {:.2} M/s, iv {:.2} M/s",
         rate(fresh),
         rate(reused),
+        rate(first),
         rate(prices),
         rate(iv)
     );

@@ -257,6 +257,51 @@ impl GreeksBatch {
     }
 }
 
+/// Prices and the first-order Greeks of a batch (the values of [`GreeksBatch`]'s columns of
+/// the same names, without gamma, vanna, volga and charm, which are neither computed nor
+/// stored): what a hedger or a position view needs, at a lower cost per element.
+#[derive(Debug, Clone, Default)]
+pub struct FirstOrderBatch {
+    /// Values (see [`Greeks`] for the units).
+    pub price: Vec<f64>,
+    /// ∂V/∂S.
+    pub delta: Vec<f64>,
+    /// ∂V/∂σ per 1.00 vol.
+    pub vega: Vec<f64>,
+    /// ∂V/∂t per year.
+    pub theta: Vec<f64>,
+    /// ∂V/∂r per 1.00 rate.
+    pub rho: Vec<f64>,
+    /// Per-element outcome.
+    pub status: Vec<Status>,
+}
+
+impl FirstOrderBatch {
+    /// The value columns in the order of the kernel's first-order output set.
+    fn columns(&mut self) -> [&mut Vec<f64>; crate::simd::FIRST_ORDER] {
+        [
+            &mut self.price,
+            &mut self.delta,
+            &mut self.vega,
+            &mut self.theta,
+            &mut self.rho,
+        ]
+    }
+
+    /// Every column resized to `n` (kept elements are overwritten by the caller).
+    fn resize(&mut self, n: usize) {
+        for c in self.columns() {
+            c.resize(n, f64::NAN);
+        }
+        self.status.resize(n, Status::Ok);
+    }
+
+    /// Number of failed elements.
+    pub fn failures(&self) -> usize {
+        self.status.iter().filter(|s| !s.is_ok()).count()
+    }
+}
+
 /// Mutable views of one chunk of a [`GreeksBatch`].
 struct GreeksChunk<'a> {
     start: usize,
@@ -695,6 +740,18 @@ impl Backend {
         tracing::warn!("{} failed, the CPU runs the batch: {why}", a.describe());
     }
 
+    /// Whether a price + Greeks batch of `n` elements goes to the accelerator: there is one,
+    /// the batch is all European and large enough (or the device is forced).
+    fn device_takes_greeks(&self, batch: &OptionBatch<'_>, n: usize) -> bool {
+        n >= crate::cuda::MIN_DEVICE_PATHS
+            && !batch
+                .style
+                .is_some_and(|st| st.iter().any(|s| *s != ExerciseStyle::European))
+            && self
+                .accel()
+                .is_some_and(|a| self.force_device || n >= a.min_greeks())
+    }
+
     /// Price + Greeks on the accelerator when the batch is all European and large enough;
     /// `Some(elements left to the CPU)` when it ran, `None` to run it on the CPU.
     fn try_accelerated_greeks(
@@ -702,18 +759,10 @@ impl Backend {
         batch: &OptionBatch<'_>,
         out: &mut GreeksBatch,
     ) -> Option<Vec<usize>> {
-        let n = out.price.len();
-        if n < crate::cuda::MIN_DEVICE_PATHS
-            || batch
-                .style
-                .is_some_and(|st| st.iter().any(|s| *s != ExerciseStyle::European))
-        {
+        if !self.device_takes_greeks(batch, out.price.len()) {
             return None;
         }
         let a = self.accel()?;
-        if !self.force_device && n < a.min_greeks() {
-            return None;
-        }
         match a.greeks(batch, out) {
             Ok(flagged) => Some(flagged),
             Err(why) => {
@@ -1030,6 +1079,113 @@ impl Backend {
                 }
             });
         });
+    }
+
+    /// Price and first-order Greeks (delta, vega, theta, rho) of every element: the values of
+    /// [`Backend::greeks`] for those columns (the same kernel without its second-order
+    /// outputs, so the same bits, except on the rare lanes where a second-order Greek
+    /// overflows and [`Backend::greeks`] takes the scalar reference for the whole element:
+    /// there they agree within 1e-13 relative), into `out`, whose columns are resized to the
+    /// batch and every element overwritten. On a GPU backend the device computes the full set
+    /// and the first-order columns are kept.
+    ///
+    /// # Errors
+    /// As [`Backend::greeks`]; on an error `out` is left as it was.
+    pub fn first_order_into(
+        &self,
+        batch: &OptionBatch<'_>,
+        out: &mut FirstOrderBatch,
+    ) -> Result<(), BatchError> {
+        let n = batch.len()?;
+        if self.device_takes_greeks(batch, n) {
+            let mut full = GreeksBatch::default();
+            self.greeks_into(batch, &mut full)?;
+            {
+                out.price = full.price;
+                out.delta = full.delta;
+                out.vega = full.vega;
+                out.theta = full.theta;
+                out.rho = full.rho;
+                out.status = full.status;
+                return Ok(());
+            }
+        }
+        out.resize(n);
+        let american = self.american;
+        let FirstOrderBatch {
+            price,
+            delta,
+            vega,
+            theta,
+            rho,
+            status,
+        } = out;
+        let chunks: Vec<_> = price
+            .chunks_mut(CHUNK)
+            .zip(delta.chunks_mut(CHUNK))
+            .zip(vega.chunks_mut(CHUNK))
+            .zip(theta.chunks_mut(CHUNK))
+            .zip(rho.chunks_mut(CHUNK))
+            .zip(status.chunks_mut(CHUNK))
+            .enumerate()
+            .map(|(ci, (((((p, d), v), t), r), st))| (ci * CHUNK, [p, d, v, t, r], st))
+            .collect();
+        self.install(|| {
+            chunks.into_par_iter().for_each(|(start, mut cols, st)| {
+                let len = st.len();
+                reset_statuses(st);
+                let mut j = 0;
+                while j < len {
+                    let end = batch.style.map_or(len, |sty| {
+                        sty[start + j..start + len]
+                            .iter()
+                            .position(|s| *s != ExerciseStyle::European)
+                            .map_or(len, |p| j + p)
+                    });
+                    if end > j {
+                        let inp = batch.euro(start + j..start + end);
+                        let [p, d, v, t, r] = &mut cols;
+                        let mut o = crate::simd::EuroOut {
+                            cols: [
+                                &mut p[j..end],
+                                &mut d[j..end],
+                                &mut v[j..end],
+                                &mut t[j..end],
+                                &mut r[j..end],
+                            ],
+                            status: &mut st[j..end],
+                        };
+                        crate::simd::european(&inp, &mut o);
+                        j = end;
+                    }
+                    if j < len {
+                        let (inp, _) = batch.get(start + j);
+                        let vals = match american::american_greeks(&inp, &american) {
+                            Ok(g) => crate::simd::output_values::<{ crate::simd::FIRST_ORDER }>(&g),
+                            Err(e) => {
+                                st[j] = Status::failed(e);
+                                [f64::NAN; crate::simd::FIRST_ORDER]
+                            }
+                        };
+                        for (c, x) in cols.iter_mut().zip(vals) {
+                            c[j] = x;
+                        }
+                        j += 1;
+                    }
+                }
+            });
+        });
+        Ok(())
+    }
+
+    /// As [`Backend::first_order_into`] into a new [`FirstOrderBatch`].
+    ///
+    /// # Errors
+    /// As [`Backend::greeks`].
+    pub fn first_order(&self, batch: &OptionBatch<'_>) -> Result<FirstOrderBatch, BatchError> {
+        let mut out = FirstOrderBatch::default();
+        self.first_order_into(batch, &mut out)?;
+        Ok(out)
     }
 
     /// Prices alone of every element (European by the price-only vector kernel, American by

@@ -27,8 +27,8 @@ pub mod philox;
 mod simd;
 
 pub use batch::{
-    Backend, BatchError, CHUNK, DeviceChoice, GreeksBatch, IvBatch, IvInput, OptionBatch, Scales,
-    Status,
+    Backend, BatchError, CHUNK, DeviceChoice, FirstOrderBatch, GreeksBatch, IvBatch, IvInput,
+    OptionBatch, Scales, Status,
 };
 pub use mc::{McBook, McJumps};
 

@@ -65,6 +65,9 @@ pub(crate) const TILE: usize = 32;
 /// Number of output columns (price, delta, gamma, vega, theta, rho, vanna, volga, charm).
 pub(crate) const OUTPUTS: usize = 9;
 
+/// Number of output columns of the first-order set (price, delta, vega, theta, rho).
+pub(crate) const FIRST_ORDER: usize = 5;
+
 /// Input columns of a run of European elements (all of the same length).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct EuroIn<'a> {
@@ -104,23 +107,33 @@ impl EuroIn<'_> {
     }
 }
 
-/// Output columns of a run, each as long as the input run: `cols` in the order price, delta,
-/// gamma, vega, theta, rho, vanna, volga, charm, and the per-element status.
+/// Output columns of a run, each as long as the input run, and the per-element status.
+/// `C` = [`OUTPUTS`]: the full set, in the order price, delta, gamma, vega, theta, rho, vanna,
+/// volga, charm; `C` = [`FIRST_ORDER`]: price, delta, vega, theta, rho (the same values; the
+/// second-order Greeks are neither computed nor stored).
 #[derive(Debug)]
-pub(crate) struct EuroOut<'a> {
-    /// The nine value columns.
-    pub(crate) cols: [&'a mut [f64]; OUTPUTS],
+pub(crate) struct EuroOut<'a, const C: usize = OUTPUTS> {
+    /// The value columns.
+    pub(crate) cols: [&'a mut [f64]; C],
     /// Per-element outcome (left untouched for elements that succeed).
     pub(crate) status: &'a mut [Status],
 }
 
-impl EuroOut<'_> {
+/// The values of output set `C` (see [`EuroOut`]) from a [`Greeks`].
+#[inline(always)]
+pub(crate) fn output_values<const C: usize>(g: &Greeks) -> [f64; C] {
+    const { assert!(C == OUTPUTS || C == FIRST_ORDER) };
+    let all = [
+        g.price, g.delta, g.gamma, g.vega, g.theta, g.rho, g.vanna, g.volga, g.charm,
+    ];
+    let first = [g.price, g.delta, g.vega, g.theta, g.rho];
+    std::array::from_fn(|k| if C == OUTPUTS { all[k] } else { first[k] })
+}
+
+impl<const C: usize> EuroOut<'_, C> {
     #[inline(always)]
     fn put(&mut self, i: usize, g: &Greeks) {
-        let v = [
-            g.price, g.delta, g.gamma, g.vega, g.theta, g.rho, g.vanna, g.volga, g.charm,
-        ];
-        for (c, x) in self.cols.iter_mut().zip(v) {
+        for (c, x) in self.cols.iter_mut().zip(output_values::<C>(g)) {
             c[i] = x;
         }
     }
@@ -189,14 +202,19 @@ impl Level {
     }
 }
 
-/// Prices and Greeks of a run of European elements with the best level of this CPU.
+/// Prices and Greeks (the set `C` of [`EuroOut`]) of a run of European elements with the
+/// best level of this CPU.
 #[inline]
-pub(crate) fn european(inp: &EuroIn<'_>, out: &mut EuroOut<'_>) {
+pub(crate) fn european<const C: usize>(inp: &EuroIn<'_>, out: &mut EuroOut<'_, C>) {
     european_at(Level::detect(), inp, out);
 }
 
 /// As [`european`] with a chosen level; a level this CPU lacks runs [`Level::Scalar`].
-pub(crate) fn european_at(level: Level, inp: &EuroIn<'_>, out: &mut EuroOut<'_>) {
+pub(crate) fn european_at<const C: usize>(
+    level: Level,
+    inp: &EuroIn<'_>,
+    out: &mut EuroOut<'_, C>,
+) {
     let n = inp.len();
     let lens = [
         inp.spot.len(),
@@ -449,13 +467,13 @@ fn prices_avx2(inp: &EuroIn<'_>, price: &mut [f64], failures: &mut Vec<(usize, P
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
-fn run_avx512(inp: &EuroIn<'_>, out: &mut EuroOut<'_>) {
+fn run_avx512<const C: usize>(inp: &EuroIn<'_>, out: &mut EuroOut<'_, C>) {
     run_tiles(inp, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn run_avx2(inp: &EuroIn<'_>, out: &mut EuroOut<'_>) {
+fn run_avx2<const C: usize>(inp: &EuroIn<'_>, out: &mut EuroOut<'_, C>) {
     run_tiles(inp, out);
 }
 
@@ -1134,16 +1152,17 @@ impl Tile {
         }
     }
 
-    /// Every stage over the whole tile, from `input` and `kind` to `o`. Each stage is a loop
-    /// over the first half of the tile, lane `j` standing for the pack of lanes j and
-    /// j + TILE/2. (All the arrays are fields of the tile, so LLVM sees that they do not
-    /// overlap and vectorises every loop without run-time alias checks.)
+    /// Every stage over the whole tile, from `input` and `kind` to `o` (the output set `C` of
+    /// [`EuroOut`], in its order). Each stage is a loop over the first half of the tile, lane
+    /// `j` standing for the pack of lanes j and j + TILE/2. (All the arrays are fields of the
+    /// tile, so LLVM sees that they do not overlap and vectorises every loop without run-time
+    /// alias checks.)
     #[inline(always)]
-    fn compute(&mut self) {
+    fn compute<const C: usize>(&mut self) {
         self.front_stages();
         self.tail_stages();
         for j in 0..TILE / PACK {
-            self.stage_outputs(j);
+            self.stage_outputs::<C>(j);
         }
     }
 
@@ -1405,15 +1424,16 @@ impl Tile {
         otm.store(&mut self.otm, j);
     }
 
-    /// The nine outputs from [`Tile::stage_terms`]' values (unscaled where scaled).
+    /// The outputs of set `C` (see [`EuroOut`]) from [`Tile::stage_terms`]' values (unscaled
+    /// where scaled).
     #[inline(always)]
-    fn stage_outputs(&mut self, j: usize) {
+    fn stage_outputs<const C: usize>(&mut self, j: usize) {
         let (s, t) = (V::load(&self.x[0], j), V::load(&self.x[2], j));
         let (r, q) = (V::load(&self.x[3], j), V::load(&self.x[4], j));
         let vol = V::load(&self.x[5], j);
         let w = V::load(&self.w, j);
-        let (sqrt_t, sst) = (V::load(&self.sqrt_t, j), V::load(&self.sst, j));
-        let (inv_sst, inv_s_sst) = (V::load(&self.inv_sst, j), V::load(&self.inv_s_sst, j));
+        let sqrt_t = V::load(&self.sqrt_t, j);
+        let inv_sst = V::load(&self.inv_sst, j);
         let dq = V::load(&self.dq, j);
         let band = M::load(&self.band, j);
         let scale = Scale::new(band);
@@ -1421,43 +1441,50 @@ impl Tile {
         let ns = Scale::new(band & M::load(&self.otm, j));
         let (pdf1, nd1) = (V::load(&self.pdf1, j), V::load(&self.nd1, j));
         let (term_s, term_k) = (V::load(&self.term_s, j), V::load(&self.term_k, j));
-        let price = V::load(&self.price, j);
-        let d1 = V::load(&self.d[0], j) + V::load(&self.d_lo[0], j);
-        let d2 = V::load(&self.d[1], j) + V::load(&self.d_lo[1], j);
-        let inv_vol = sqrt_t * inv_sst;
         let inv_sqrt_t = vol * inv_sst;
         let dq_pdf = dq * pdf1;
         let vega = s * dq_pdf * sqrt_t;
         let delta = w * dq * nd1;
-        let g = [
-            ns.unscale(price),
-            ns.unscale(delta),
-            scale.unscale(dq_pdf * inv_s_sst),
-            scale.unscale(vega),
-            scale.unscale((-0.5 * s * dq_pdf) * (vol * inv_sqrt_t))
-                + ns.unscale(w * (q * term_s - r * term_k)),
-            ns.unscale(w * t * term_k),
-            scale.unscale(-dq_pdf * d2 * inv_vol),
-            scale.unscale(vega * d1 * d2 * inv_vol),
-            ns.unscale(q * delta)
+        let price = ns.unscale(V::load(&self.price, j));
+        let delta_out = ns.unscale(delta);
+        let vega_out = scale.unscale(vega);
+        let theta = scale.unscale((-0.5 * s * dq_pdf) * (vol * inv_sqrt_t))
+            + ns.unscale(w * (q * term_s - r * term_k));
+        let rho = ns.unscale(w * t * term_k);
+        let sum = if C == OUTPUTS {
+            let sst = V::load(&self.sst, j);
+            let inv_s_sst = V::load(&self.inv_s_sst, j);
+            let d1 = V::load(&self.d[0], j) + V::load(&self.d_lo[0], j);
+            let d2 = V::load(&self.d[1], j) + V::load(&self.d_lo[1], j);
+            let inv_vol = sqrt_t * inv_sst;
+            let gamma = scale.unscale(dq_pdf * inv_s_sst);
+            let vanna = scale.unscale(-dq_pdf * d2 * inv_vol);
+            let volga = scale.unscale(vega * d1 * d2 * inv_vol);
+            let charm = ns.unscale(q * delta)
                 - scale.unscale(
                     dq_pdf
                         * (2.0 * (r - q) * t - d2 * sst)
                         * (0.5 * inv_sst * inv_sqrt_t * inv_sqrt_t),
-                ),
-        ];
-        // Stored one by one (a loop here could keep the stage from being vectorised).
-        let [price, delta, gamma, vega, theta, rho, vanna, volga, charm] = g;
-        price.store(&mut self.o[0], j);
-        delta.store(&mut self.o[1], j);
-        gamma.store(&mut self.o[2], j);
-        vega.store(&mut self.o[3], j);
-        theta.store(&mut self.o[4], j);
-        rho.store(&mut self.o[5], j);
-        vanna.store(&mut self.o[6], j);
-        volga.store(&mut self.o[7], j);
-        charm.store(&mut self.o[8], j);
-        let sum = price + delta + gamma + vega + theta + rho + vanna + volga + charm;
+                );
+            // Stored one by one (a loop here could keep the stage from being vectorised).
+            price.store(&mut self.o[0], j);
+            delta_out.store(&mut self.o[1], j);
+            gamma.store(&mut self.o[2], j);
+            vega_out.store(&mut self.o[3], j);
+            theta.store(&mut self.o[4], j);
+            rho.store(&mut self.o[5], j);
+            vanna.store(&mut self.o[6], j);
+            volga.store(&mut self.o[7], j);
+            charm.store(&mut self.o[8], j);
+            price + delta_out + gamma + vega_out + theta + rho + vanna + volga + charm
+        } else {
+            price.store(&mut self.o[0], j);
+            delta_out.store(&mut self.o[1], j);
+            vega_out.store(&mut self.o[2], j);
+            theta.store(&mut self.o[3], j);
+            rho.store(&mut self.o[4], j);
+            price + delta_out + vega_out + theta + rho
+        };
         // Any output ±∞ or NaN (sum·0 is NaN then; a finite sum that overflows only costs a
         // needless redo).
         (M::load(&self.redo, j) | (sum * 0.0).ne(0.0)).store(&mut self.redo, j);
@@ -1540,14 +1567,14 @@ fn run_price_tiles(inp: &EuroIn<'_>, price: &mut [f64], failures: &mut Vec<(usiz
 
 /// The lane code over a whole run, tile by tile; the last tile is padded with [`FILL`].
 #[inline(always)]
-fn run_tiles(inp: &EuroIn<'_>, out: &mut EuroOut<'_>) {
+fn run_tiles<const C: usize>(inp: &EuroIn<'_>, out: &mut EuroOut<'_, C>) {
     let n = inp.len();
     let mut tile = Tile::new();
     let mut i = 0;
     while i < n {
         let m = TILE.min(n - i);
         tile.load(inp, i, m);
-        tile.compute();
+        tile.compute::<C>();
         for (col, v) in out.cols.iter_mut().zip(&tile.o) {
             // A full tile as a fixed-size copy (inlined vector moves, no memcpy call).
             if m == TILE

@@ -4,7 +4,7 @@
 //! with the acceptance tolerance |err| ≤ 1e-12·|value| + 1e-14·scale; and bit-identical results
 //! for 1 and 2 threads, for any batch length or offset, and with American elements mixed in.
 
-use wheelhouse_compute::{Backend, GreeksBatch, OptionBatch, Status};
+use wheelhouse_compute::{Backend, FirstOrderBatch, GreeksBatch, OptionBatch, Status};
 use wheelhouse_pricing::american::{AmericanSettings, american_greeks};
 use wheelhouse_pricing::black::bsm_greeks_unchecked;
 use wheelhouse_pricing::normal::{norm_cdf, norm_pdf};
@@ -375,5 +375,78 @@ fn american_elements_still_take_the_american_engine() {
         } else {
             assert_same_bits(&mixed, i, &european, i);
         }
+    }
+}
+
+/// `first_order_into` gives `greeks_into`'s price, delta, vega, theta and rho: bit for bit
+/// (statuses too) on every element but the rare lanes where a second-order Greek overflows and
+/// the full kernel takes the scalar reference (there within 1e-13 relative), with American
+/// and invalid elements mixed in, at 1 and 2 threads, into a reused output that held a longer
+/// batch.
+#[test]
+fn first_order_columns_are_the_full_kernels() {
+    let mut c = mixed_cases(10_007);
+    for i in (0..c.len()).step_by(53) {
+        c.style[i] = ExerciseStyle::American;
+    }
+    let n = c.len();
+    let mut out = FirstOrderBatch::default();
+    for threads in [1, 2] {
+        let be = Backend::cpu(Some(threads)).unwrap();
+        for styled in [false, true] {
+            let full = be.greeks(&c.batch(0..n, styled)).unwrap();
+            // A longer batch first: every column must be resized and overwritten.
+            let longer = mixed_cases(12_000);
+            be.first_order_into(&longer.batch(0..longer.len(), false), &mut out)
+                .unwrap();
+            be.first_order_into(&c.batch(0..n, styled), &mut out)
+                .unwrap();
+            assert_eq!(out.price.len(), n);
+            assert_eq!(out.failures(), full.failures());
+            let mut differ = 0;
+            for i in 0..n {
+                assert!(same_status(&out.status[i], &full.status[i]), "element {i}");
+                let got = [
+                    out.price[i],
+                    out.delta[i],
+                    out.vega[i],
+                    out.theta[i],
+                    out.rho[i],
+                ];
+                let want = [
+                    full.price[i],
+                    full.delta[i],
+                    full.vega[i],
+                    full.theta[i],
+                    full.rho[i],
+                ];
+                if got
+                    .iter()
+                    .zip(&want)
+                    .any(|(a, b)| a.to_bits() != b.to_bits())
+                {
+                    differ += 1;
+                    for (a, b) in got.iter().zip(&want) {
+                        assert!(
+                            (a - b).abs() <= 1e-13 * b.abs() + UNDERFLOW_FLOOR,
+                            "element {i}: {got:?} vs {want:?}"
+                        );
+                    }
+                }
+            }
+            assert!(differ * 1000 < n, "{differ} of {n} differ");
+            assert!(full.failures() >= 3 * (n / 101));
+        }
+    }
+    // The allocating form is the same.
+    let be = Backend::cpu(Some(2)).unwrap();
+    let fresh = be.first_order(&c.batch(0..n, true)).unwrap();
+    for i in 0..n {
+        assert_eq!(
+            fresh.vega[i].to_bits(),
+            out.vega[i].to_bits(),
+            "element {i}"
+        );
+        assert!(same_status(&fresh.status[i], &out.status[i]));
     }
 }
