@@ -1229,10 +1229,8 @@ impl Tile {
     /// The stages after d₁, d₂ up to the price's terms.
     #[inline(always)]
     fn tail_stages(&mut self) {
-        // d₁ and d₂ in the same iterations: twice the independent work per iteration.
         for j in 0..TILE / PACK {
-            self.stage_gauss(0, j);
-            self.stage_gauss(1, j);
+            self.stage_gauss(j);
         }
         for j in 0..TILE / PACK {
             self.stage_rational(0, j);
@@ -1334,12 +1332,37 @@ impl Tile {
         exp_lane(-V::load(&self.x[3], j) * t, V::from(0.0), none).store(&mut self.dr, j);
     }
 
-    /// The Gaussian factor e^{−d²/2} (scaled in band lanes).
+    /// The Gaussian factors e^{−d₁²/2}, e^{−d₂²/2} at the high parts of d (scaled in band
+    /// lanes) with one exponential: for the d of smaller magnitude (the anchor) by
+    /// [`gauss_lane`], for the other from the identity φ(d₂)/φ(d₁) = e^{(d₁² − d₂²)/2} = e^x =
+    /// S·e^{−qT}/(K·e^{−rT}) (exact for the exact d's, x = ln(S/K) + (r − q)T), carried from
+    /// the high parts to the exact d's and back by the first-order factors e^{−d·d_lo} (the
+    /// same correction [`Tile::stage_terms`] applies): relative error a few ulps, below the
+    /// d²·ulp that the rounding of x costs either way. Deriving the smaller factor from the
+    /// larger never overflows; lanes where S·e^{−qT} or K·e^{−rT} is outside [2^-900, 2^900]
+    /// (|qT| or |rT| beyond ~400) are redone by the scalar code.
     #[inline(always)]
-    fn stage_gauss(&mut self, i: usize, j: usize) {
+    fn stage_gauss(&mut self, j: usize) {
+        const TINY: f64 = f64::from_bits((1023 - 900) << 52);
+        const HUGE: f64 = f64::from_bits((1023 + 900) << 52);
         let scale = Scale::new(M::load(&self.band, j));
-        let a = V::load(&self.d[i], j).abs().min(GAUSS_CLAMP);
-        gauss_lane(a, scale.m).store(&mut self.g[i], j);
+        let (d1, d2) = (V::load(&self.d[0], j), V::load(&self.d[1], j));
+        let (d1_lo, d2_lo) = (V::load(&self.d_lo[0], j), V::load(&self.d_lo[1], j));
+        let num = V::load(&self.x[0], j) * V::load(&self.dq, j);
+        let den = V::load(&self.x[1], j) * V::load(&self.dr, j);
+        let first = d1.abs().le(d2.abs());
+        let anchor = first.sel(d1, d2);
+        let g = gauss_lane(anchor.abs().min(GAUSS_CLAMP), scale.m);
+        // e^{±x}: the other factor over the anchor's (≤ 1 in exact arithmetic).
+        let ratio = first.sel(num, den) / first.sel(den, num);
+        // e^{−d_a·d_a_lo}/e^{−d_o·d_o_lo} to first order (|d·d_lo| < 2e-13).
+        let corr = d2.fma(d2_lo, (-d1).fma(d1_lo, 1.0));
+        let corr = first.sel(corr, 2.0 - corr);
+        let other = g * ratio * corr;
+        first.sel(g, other).store(&mut self.g[0], j);
+        first.sel(other, g).store(&mut self.g[1], j);
+        let ok = num.ge(TINY) & num.le(HUGE) & den.ge(TINY) & den.le(HUGE);
+        (M::load(&self.redo, j) | !ok).store(&mut self.redo, j);
     }
 
     /// The numerator and denominator of Cody's rational for ω·d (see [`cdf_rational`]).
