@@ -30,6 +30,11 @@
 //!   (no 1/y²). Φ(x) for x < −0.66 is ½·e^{−x²/2}·erfcx(|x|/√2), where e^{−x²/2} comes from a
 //!   split exponent (x = h + l, h with 26 significant bits so h² is exact; the small part
 //!   −l(x + h)/2 joins the reduced argument of `exp`): relative accuracy holds in the tails.
+//! * One exponential for both Gaussian factors: e^{−d²/2} of the d of smaller magnitude by
+//!   the split exponent, the other from φ(d₂)/φ(d₁) = S·e^{−qT}/(K·e^{−rT}) (see
+//!   `Tile::stage_gauss`).
+//! * Full tiles are read from the input columns and written to the output columns in place
+//!   (no copy through the tile); the last, partial tile goes through padded buffers.
 //! * Out of the money (ωd₁, ωd₂ < 0) the price is written as the reference writes it,
 //!   a·φ(d₁)·√(π/2)·(erfcx(−ωd₁/√2) − erfcx(−ωd₂/√2)) (Jäckel), so the cancellation between its
 //!   two terms happens between well-conditioned numbers.
@@ -1091,9 +1096,17 @@ impl Tile {
         }
     }
 
-    /// Loads elements `i .. i + m` of a run (m ≤ [`TILE`]), padding the rest with [`FILL`].
+    /// The input columns of elements `i .. i + m` of a run (m ≤ [`TILE`]): a full tile is read
+    /// in place, a partial one is copied into `pad` and padded with [`FILL`]. The call/put
+    /// flags go to `kind`.
     #[inline(always)]
-    fn load(&mut self, inp: &EuroIn<'_>, i: usize, m: usize) {
+    fn sources<'s>(
+        &mut self,
+        inp: &'s EuroIn<'_>,
+        i: usize,
+        m: usize,
+        pad: &'s mut [[f64; TILE]; 6],
+    ) -> [&'s [f64; TILE]; 6] {
         let cols = [
             inp.spot,
             inp.strike,
@@ -1102,28 +1115,33 @@ impl Tile {
             inp.dividend_yield,
             inp.volatility,
         ];
-        for (c, (x, col)) in self.input.iter_mut().zip(cols).enumerate() {
-            // A full tile as a fixed-size copy (inlined vector moves, no memcpy call).
-            if let Some(src) = col.get(i..i + TILE).filter(|_| m == TILE)
-                && let Ok(src) = <&[f64; TILE]>::try_from(src)
-            {
-                *x = *src;
-                continue;
+        self.kind[..m].copy_from_slice(&inp.kind[i..i + m]);
+        if m == TILE {
+            let full = |c: &'s [f64]| <&[f64; TILE]>::try_from(&c[i..i + TILE]);
+            if let (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f)) = (
+                full(cols[0]),
+                full(cols[1]),
+                full(cols[2]),
+                full(cols[3]),
+                full(cols[4]),
+                full(cols[5]),
+            ) {
+                return [a, b, c, d, e, f];
             }
-            if m < TILE {
-                x.fill(FILL[c]);
-            }
+        }
+        for (c, (x, col)) in pad.iter_mut().zip(cols).enumerate() {
+            x.fill(FILL[c]);
             x[..m].copy_from_slice(&col[i..i + m]);
         }
-        self.kind[..m].copy_from_slice(&inp.kind[i..i + m]);
+        pad.each_ref()
     }
 
     /// The stages up to d₁, d₂ and the discount factors (shared by [`Tile::compute`] and
     /// [`Tile::compute_price`]).
     #[inline(always)]
-    fn front_stages(&mut self) {
+    fn front_stages(&mut self, src: &[&[f64; TILE]; 6]) {
         for j in 0..TILE / PACK {
-            self.stage_inputs(j);
+            self.stage_inputs(src, j);
         }
         for j in 0..TILE / PACK {
             let (r, s1, lo) = ln_lookup(V::load(&self.ratio, j));
@@ -1158,18 +1176,22 @@ impl Tile {
     /// tile, so LLVM sees that they do not overlap and vectorises every loop without run-time
     /// alias checks.)
     #[inline(always)]
-    fn compute<const C: usize>(&mut self) {
-        self.front_stages();
+    fn compute<const C: usize>(
+        &mut self,
+        src: &[&[f64; TILE]; 6],
+        dst: &mut [&mut [f64; TILE]; C],
+    ) {
+        self.front_stages(src);
         self.tail_stages();
         for j in 0..TILE / PACK {
-            self.stage_outputs::<C>(j);
+            self.stage_outputs::<C>(dst, j);
         }
     }
 
     /// As [`Tile::compute`] for the price alone (into `o[0]`).
     #[inline(always)]
-    fn compute_price(&mut self) {
-        self.front_stages();
+    fn compute_price(&mut self, src: &[&[f64; TILE]; 6]) {
+        self.front_stages(src);
         self.tail_stages();
         for j in 0..TILE / PACK {
             self.stage_price(j);
@@ -1249,14 +1271,14 @@ impl Tile {
     /// comparison) are redone by the scalar code; they compute on stand-in inputs meanwhile.
     /// Then ln(S/K).
     #[inline(always)]
-    fn stage_inputs(&mut self, j: usize) {
+    fn stage_inputs(&mut self, src: &[&[f64; TILE]; 6], j: usize) {
         let v = [
-            V::load(&self.input[0], j),
-            V::load(&self.input[1], j),
-            V::load(&self.input[2], j),
-            V::load(&self.input[3], j),
-            V::load(&self.input[4], j),
-            V::load(&self.input[5], j),
+            V::load(src[0], j),
+            V::load(src[1], j),
+            V::load(src[2], j),
+            V::load(src[3], j),
+            V::load(src[4], j),
+            V::load(src[5], j),
         ];
         #[inline(always)]
         fn regular(a: V) -> M {
@@ -1450,7 +1472,9 @@ impl Tile {
     /// The outputs of set `C` (see [`EuroOut`]) from [`Tile::stage_terms`]' values (unscaled
     /// where scaled).
     #[inline(always)]
-    fn stage_outputs<const C: usize>(&mut self, j: usize) {
+    fn stage_outputs<const C: usize>(&mut self, dst: &mut [&mut [f64; TILE]; C], j: usize) {
+        // As a slice: the full set's indices must type-check for the first-order set too.
+        let o: &mut [&mut [f64; TILE]] = dst;
         let (s, t) = (V::load(&self.x[0], j), V::load(&self.x[2], j));
         let (r, q) = (V::load(&self.x[3], j), V::load(&self.x[4], j));
         let vol = V::load(&self.x[5], j);
@@ -1490,22 +1514,22 @@ impl Tile {
                         * (0.5 * inv_sst * inv_sqrt_t * inv_sqrt_t),
                 );
             // Stored one by one (a loop here could keep the stage from being vectorised).
-            price.store(&mut self.o[0], j);
-            delta_out.store(&mut self.o[1], j);
-            gamma.store(&mut self.o[2], j);
-            vega_out.store(&mut self.o[3], j);
-            theta.store(&mut self.o[4], j);
-            rho.store(&mut self.o[5], j);
-            vanna.store(&mut self.o[6], j);
-            volga.store(&mut self.o[7], j);
-            charm.store(&mut self.o[8], j);
+            price.store(o[0], j);
+            delta_out.store(o[1], j);
+            gamma.store(o[2], j);
+            vega_out.store(o[3], j);
+            theta.store(o[4], j);
+            rho.store(o[5], j);
+            vanna.store(o[6], j);
+            volga.store(o[7], j);
+            charm.store(o[8], j);
             price + delta_out + gamma + vega_out + theta + rho + vanna + volga + charm
         } else {
-            price.store(&mut self.o[0], j);
-            delta_out.store(&mut self.o[1], j);
-            vega_out.store(&mut self.o[2], j);
-            theta.store(&mut self.o[3], j);
-            rho.store(&mut self.o[4], j);
+            price.store(o[0], j);
+            delta_out.store(o[1], j);
+            vega_out.store(o[2], j);
+            theta.store(o[3], j);
+            rho.store(o[4], j);
             price + delta_out + vega_out + theta + rho
         };
         // Any output ±∞ or NaN (sum·0 is NaN then; a finite sum that overflows only costs a
@@ -1573,11 +1597,12 @@ fn run_mc_tiles(inp: &McPriceIn<'_>, price: &mut [f64], failures: &mut Vec<(usiz
 fn run_price_tiles(inp: &EuroIn<'_>, price: &mut [f64], failures: &mut Vec<(usize, PricingError)>) {
     let n = inp.len();
     let mut tile = Tile::new();
+    let mut pad = [[0.0; TILE]; 6];
     let mut i = 0;
     while i < n {
         let m = TILE.min(n - i);
-        tile.load(inp, i, m);
-        tile.compute_price();
+        let src = tile.sources(inp, i, m, &mut pad);
+        tile.compute_price(&src);
         price[i..i + m].copy_from_slice(&tile.o[0][..m]);
         for_each_set(&tile.redo, |j| {
             if j < m {
@@ -1593,18 +1618,23 @@ fn run_price_tiles(inp: &EuroIn<'_>, price: &mut [f64], failures: &mut Vec<(usiz
 fn run_tiles<const C: usize>(inp: &EuroIn<'_>, out: &mut EuroOut<'_, C>) {
     let n = inp.len();
     let mut tile = Tile::new();
+    let mut pad = [[0.0; TILE]; 6];
+    let mut opad = [[0.0; TILE]; C];
     let mut i = 0;
     while i < n {
         let m = TILE.min(n - i);
-        tile.load(inp, i, m);
-        tile.compute::<C>();
-        for (col, v) in out.cols.iter_mut().zip(&tile.o) {
-            // A full tile as a fixed-size copy (inlined vector moves, no memcpy call).
-            if m == TILE
-                && let Ok(dst) = <&mut [f64; TILE]>::try_from(&mut col[i..i + TILE])
-            {
-                *dst = *v;
-            } else {
+        let src = tile.sources(inp, i, m, &mut pad);
+        // A full tile is written in place; a partial one through `opad`.
+        let dst = out
+            .cols
+            .each_mut()
+            .map(|c| c[i..].first_chunk_mut::<TILE>());
+        if dst.iter().all(Option::is_some) {
+            let mut dst = dst.map(|d| d.unwrap_or_else(|| unreachable!("checked just above")));
+            tile.compute::<C>(&src, &mut dst);
+        } else {
+            tile.compute::<C>(&src, &mut opad.each_mut());
+            for (col, v) in out.cols.iter_mut().zip(&opad) {
                 col[i..i + m].copy_from_slice(&v[..m]);
             }
         }
