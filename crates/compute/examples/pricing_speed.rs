@@ -31,7 +31,8 @@ fn main() {
         .unwrap_or(1_000_000);
     let threads: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
     let seconds: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(1.0);
-    // Which measurements: all (default), greeks, reused, first, iv or prices.
+    // Which measurements: all (default), greeks, reused, first, iv, prices or american (American
+    // accurate prices and price + Greeks, not part of `all`).
     let only = args.get(4).map_or("all", String::as_str);
     let on = |m: &str| only == "all" || only == m;
     // Inputs: `random` (the bench's ranges) or `chain` (near the money).
@@ -86,6 +87,25 @@ fn main() {
         prices = best_of(seconds, || {
             std::hint::black_box(be.prices(&batch).expect("prices"));
         });
+    }
+    if only == "american" {
+        let style = vec![wheelhouse_pricing::ExerciseStyle::American; n];
+        let am = OptionBatch {
+            style: Some(&style),
+            ..batch
+        };
+        let p = best_of(seconds, || {
+            std::hint::black_box(be.prices(&am).expect("prices"));
+        });
+        let g = best_of(seconds, || {
+            std::hint::black_box(be.greeks(&am).expect("greeks"));
+        });
+        println!(
+            "n={n} threads={th}: American accurate prices {:.1} k/s, price + Greeks {:.1} k/s",
+            n as f64 / p / 1e3,
+            n as f64 / g / 1e3
+        );
+        return;
     }
     let iv_in = IvInput {
         kind: &kind,

@@ -7,6 +7,22 @@ use wheelhouse_pricing::{BsmInputs, ExerciseStyle, Greeks, OptionType, PricingEr
 /// American and European elements across cores.
 pub const CHUNK: usize = 1024;
 
+/// Fewest elements per parallel task of a batch that holds American elements.
+pub const AMERICAN_CHUNK: usize = 4;
+
+/// The task size for a batch of `n` elements with these exercise styles on `threads` workers.
+/// American elements cost 5–20 µs each (a boundary solve), so [`CHUNK`]-sized tasks would
+/// leave cores idle on batches of a few thousand (a batch of 1 000 was one task, one core):
+/// such batches get at least 8 tasks per worker (tasks of [`AMERICAN_CHUNK`] to [`CHUNK`]
+/// elements). The split never changes a result (each element depends on its inputs only).
+fn chunk_len(style: Option<&[ExerciseStyle]>, n: usize, threads: usize) -> usize {
+    if style.is_some_and(|st| st.contains(&ExerciseStyle::American)) {
+        (n / (8 * threads.max(1))).clamp(AMERICAN_CHUNK, CHUNK)
+    } else {
+        CHUNK
+    }
+}
+
 /// Errors that concern a batch as a whole (never one element).
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -347,7 +363,7 @@ impl GreeksChunk<'_> {
     }
 }
 
-fn split_greeks(out: &mut GreeksBatch) -> Vec<GreeksChunk<'_>> {
+fn split_greeks(out: &mut GreeksBatch, chunk: usize) -> Vec<GreeksChunk<'_>> {
     let GreeksBatch {
         price,
         delta,
@@ -360,18 +376,18 @@ fn split_greeks(out: &mut GreeksBatch) -> Vec<GreeksChunk<'_>> {
         charm,
         status,
     } = out;
-    let mut chunks = Vec::with_capacity(price.len().div_ceil(CHUNK));
+    let mut chunks = Vec::with_capacity(price.len().div_ceil(chunk));
     let mut it = (
-        price.chunks_mut(CHUNK),
-        delta.chunks_mut(CHUNK),
-        gamma.chunks_mut(CHUNK),
-        vega.chunks_mut(CHUNK),
-        theta.chunks_mut(CHUNK),
-        rho.chunks_mut(CHUNK),
-        vanna.chunks_mut(CHUNK),
-        volga.chunks_mut(CHUNK),
-        charm.chunks_mut(CHUNK),
-        status.chunks_mut(CHUNK),
+        price.chunks_mut(chunk),
+        delta.chunks_mut(chunk),
+        gamma.chunks_mut(chunk),
+        vega.chunks_mut(chunk),
+        theta.chunks_mut(chunk),
+        rho.chunks_mut(chunk),
+        vanna.chunks_mut(chunk),
+        volga.chunks_mut(chunk),
+        charm.chunks_mut(chunk),
+        status.chunks_mut(chunk),
     );
     let mut start = 0;
     while let (
@@ -1028,7 +1044,7 @@ impl Backend {
     /// [`Backend::greeks_into`] on the CPU pool (`out` already sized).
     fn greeks_cpu(&self, batch: &OptionBatch<'_>, out: &mut GreeksBatch) {
         let american = self.american;
-        let chunks = split_greeks(out);
+        let chunks = split_greeks(out, chunk_len(batch.style, out.price.len(), self.threads()));
         self.install(|| {
             chunks.into_par_iter().for_each(|mut c| {
                 let len = c.price.len();
@@ -1120,15 +1136,16 @@ impl Backend {
             rho,
             status,
         } = out;
+        let chunk = chunk_len(batch.style, n, self.threads());
         let chunks: Vec<_> = price
-            .chunks_mut(CHUNK)
-            .zip(delta.chunks_mut(CHUNK))
-            .zip(vega.chunks_mut(CHUNK))
-            .zip(theta.chunks_mut(CHUNK))
-            .zip(rho.chunks_mut(CHUNK))
-            .zip(status.chunks_mut(CHUNK))
+            .chunks_mut(chunk)
+            .zip(delta.chunks_mut(chunk))
+            .zip(vega.chunks_mut(chunk))
+            .zip(theta.chunks_mut(chunk))
+            .zip(rho.chunks_mut(chunk))
+            .zip(status.chunks_mut(chunk))
             .enumerate()
-            .map(|(ci, (((((p, d), v), t), r), st))| (ci * CHUNK, [p, d, v, t, r], st))
+            .map(|(ci, (((((p, d), v), t), r), st))| (ci * chunk, [p, d, v, t, r], st))
             .collect();
         self.install(|| {
             chunks.into_par_iter().for_each(|(start, mut cols, st)| {
@@ -1199,13 +1216,14 @@ impl Backend {
         let mut price = vec![f64::NAN; n];
         let mut status = vec![Status::Ok; n];
         let american = self.american;
+        let chunk = chunk_len(batch.style, n, self.threads());
         self.install(|| {
             price
-                .par_chunks_mut(CHUNK)
-                .zip(status.par_chunks_mut(CHUNK))
+                .par_chunks_mut(chunk)
+                .zip(status.par_chunks_mut(chunk))
                 .enumerate()
                 .for_each(|(ci, (p, st))| {
-                    let start = ci * CHUNK;
+                    let start = ci * chunk;
                     let inp = batch.euro(start..start + p.len());
                     let mut failures = Vec::new();
                     crate::simd::european_prices(&inp, p, &mut failures);
@@ -1268,13 +1286,14 @@ impl Backend {
     /// [`Backend::implied_volatility_into`] on the CPU pool (`out` already sized).
     fn implied_volatility_cpu(&self, input: &IvInput<'_>, out: &mut IvBatch) {
         let american = self.american;
+        let chunk = chunk_len(input.style, out.status.len(), self.threads());
         self.install(|| {
             out.implied_volatility
-                .par_chunks_mut(CHUNK)
-                .zip(out.status.par_chunks_mut(CHUNK))
+                .par_chunks_mut(chunk)
+                .zip(out.status.par_chunks_mut(chunk))
                 .enumerate()
                 .for_each(|(ci, (ivs, sts))| {
-                    let start = ci * CHUNK;
+                    let start = ci * chunk;
                     // The solvers write values on success and statuses on failure only.
                     ivs.fill(f64::NAN);
                     reset_statuses(sts);
