@@ -94,6 +94,16 @@ impl Status {
     pub fn failed(e: PricingError) -> Status {
         Status::Failed(Box::new(e))
     }
+
+    /// Marks the element failed with `e`, reusing the allocation of an earlier failure (a
+    /// reused output of a batch with many failures then costs no allocation per element).
+    #[inline]
+    pub(crate) fn set_failed(&mut self, e: PricingError) {
+        match self {
+            Status::Failed(b) => **b = e,
+            Status::Ok => *self = Status::failed(e),
+        }
+    }
 }
 
 const _: () = assert!(std::mem::size_of::<Status>() == 8);
@@ -1294,18 +1304,19 @@ impl Backend {
                 .enumerate()
                 .for_each(|(ci, (ivs, sts))| {
                     let start = ci * chunk;
-                    // The solvers write values on success and statuses on failure only.
+                    // The solvers write values on success and statuses on failure only
+                    // (reusing the allocations of earlier failures); an element that got a
+                    // value is made `Ok` at the end.
                     ivs.fill(f64::NAN);
-                    reset_statuses(sts);
                     // European elements: 8-lane vector kernel, scalar fallback per lane
                     // (crate::iv_simd); a lane's result depends only on its own inputs.
                     crate::iv_simd::implied_volatility_chunk(input, start, ivs, sts);
-                    let Some(styles) = input.style else {
-                        return;
-                    };
                     for j in 0..ivs.len() {
                         let i = start + j;
-                        if styles[i] != ExerciseStyle::American {
+                        if input
+                            .style
+                            .is_none_or(|st| st[i] != ExerciseStyle::American)
+                        {
                             continue;
                         }
                         let r = american::american_implied_volatility(
@@ -1320,7 +1331,12 @@ impl Backend {
                         );
                         match r {
                             Ok(v) => ivs[j] = v,
-                            Err(e) => sts[j] = Status::failed(e),
+                            Err(e) => sts[j].set_failed(e),
+                        }
+                    }
+                    for (v, st) in ivs.iter().zip(sts.iter_mut()) {
+                        if !v.is_nan() && !st.is_ok() {
+                            *st = Status::Ok;
                         }
                     }
                 });

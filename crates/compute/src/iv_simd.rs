@@ -921,13 +921,14 @@ pub(crate) fn scalar_into(input: &IvInput<'_>, i: usize, iv: &mut f64, status: &
         input.kind[i],
     ) {
         Ok(v) => *iv = v,
-        Err(e) => *status = Status::failed(e),
+        Err(e) => status.set_failed(e),
     }
 }
 
 /// European implied volatilities of the chunk `[start, start + ivs.len())` of `input`, for
 /// the elements whose style is European (the others are left untouched). Statuses are only
-/// written on failure (the caller initialises them to `Ok`).
+/// written on failure (an element that gets a value is left with the status it had: the
+/// caller makes it `Ok`).
 pub(crate) fn implied_volatility_chunk(
     input: &IvInput<'_>,
     start: usize,
