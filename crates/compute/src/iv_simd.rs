@@ -7,7 +7,10 @@
 //! inside the no-arbitrage bounds (in the money: time value > 64 ulps of max(price, S·e^{−qT})),
 //! |(r−q)T| ≤ 0.6, normalised prices in [1e-250, (1 − 1e-12)·e^{x/2}), the initial guess and the
 //! Householder(3) iterates outside the asymptotic region (h < −12), and convergence (last
-//! step ≤ 1e-5·s) within two steps. Every other lane is recomputed by the scalar function, so
+//! step ≤ 1e-5·s) within two steps. Elements go through a screen first (the first checks of
+//! the setup, vectorised: valid inputs, the carry bound, the price inside the band with its
+//! time value): those it turns away go straight to the scalar solver instead of taking a lane
+//! (half of a random mix), and the rest are packed into full groups. Every other lane is recomputed by the scalar function, so
 //! errors and edge cases are exactly the scalar ones. A lane's result depends only on its own
 //! inputs (the second step is computed for all lanes when any needs it, and kept only where
 //! needed), so results do not depend on batch split or thread count.
@@ -476,10 +479,21 @@ struct Lane {
     converged: bool,
 }
 
-/// Checks and normalises one lane and computes the initial guess. `ok` false: scalar path.
+/// The first checks of [`setup`] and the quantities they need.
+struct Early {
+    /// The lane passed: valid inputs, |(r − q)T| ≤ 0.6, the price strictly inside the
+    /// no-arbitrage band with more than 64 ulps of time value.
+    ok: bool,
+    carry: f64,
+    forward: f64,
+    df: f64,
+    intrinsic: f64,
+}
+
+/// The checks [`setup`] starts with (also the screen of [`phase_screen`], so both decide
+/// alike, bit for bit).
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn setup(
+fn early(
     price: f64,
     spot: f64,
     strike: f64,
@@ -487,7 +501,7 @@ fn setup(
     rate: f64,
     dividend_yield: f64,
     sign: f64,
-) -> Lane {
+) -> Early {
     let fin = |v: f64| v.abs() <= f64::MAX;
     let mut ok = fin(price)
         && price > 0.0
@@ -515,6 +529,54 @@ fn setup(
     let m = price.max(leg);
     let ulp = f64::from_bits(m.to_bits() & 0x7ff0_0000_0000_0000) * f64::EPSILON;
     ok &= !(intrinsic > 0.0 && price - intrinsic <= 64.0 * ulp);
+    Early {
+        ok,
+        carry,
+        forward,
+        df,
+        intrinsic,
+    }
+}
+
+/// Phase 0, the screen: which lanes pass [`setup`]'s first checks ([`early`]); the others
+/// certainly end on the scalar path, so the chunk loop gives them no lane.
+#[inline(always)]
+fn phase_screen(g: &Group) -> [bool; LANES] {
+    let mut out = [false; LANES];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = early(
+            g.price[i],
+            g.spot[i],
+            g.strike[i],
+            g.years[i],
+            g.rate[i],
+            g.dividend_yield[i],
+            g.sign[i],
+        )
+        .ok;
+    }
+    out
+}
+
+/// Checks and normalises one lane and computes the initial guess. `ok` false: scalar path.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn setup(
+    price: f64,
+    spot: f64,
+    strike: f64,
+    years: f64,
+    rate: f64,
+    dividend_yield: f64,
+    sign: f64,
+) -> Lane {
+    let Early {
+        mut ok,
+        carry,
+        forward,
+        df,
+        intrinsic,
+    } = early(price, spot, strike, years, rate, dividend_yield, sign);
     let beta = (price - intrinsic) * (1.0 / df) / (forward.sqrt() * strike.sqrt());
     let x = -(ln_l(spot / strike) + carry).abs();
     let b_max = exp_l(0.5 * x);
@@ -866,6 +928,33 @@ macro_rules! kernel {
 kernel!(kernel_avx512, "avx512f,avx512dq,avx512vl,avx2,fma");
 kernel!(kernel_avx2, "avx2,fma");
 
+macro_rules! screen {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        fn $name(g: &Group) -> [bool; LANES] {
+            phase_screen(g)
+        }
+    };
+}
+
+screen!(screen_avx512, "avx512f,avx512dq,avx512vl,avx2,fma");
+screen!(screen_avx2, "avx2,fma");
+
+/// The screen of one group with `kernel`'s instructions (every lane passes where there is no
+/// kernel: the scalar solver takes them all anyway).
+fn screen_group(kernel: Kernel, g: &Group) -> [bool; LANES] {
+    match kernel {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` returned Avx512 only after checking every feature it enables.
+        Kernel::Avx512 => unsafe { screen_avx512(g) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `detect` returned Avx2 only after checking avx2 and fma.
+        Kernel::Avx2 => unsafe { screen_avx2(g) },
+        Kernel::Scalar => [true; LANES],
+    }
+}
+
 /// Which kernel this CPU runs.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kernel {
@@ -937,9 +1026,7 @@ pub(crate) fn implied_volatility_chunk(
 ) {
     let kernel = detect();
     let n = ivs.len();
-    let mut idx = [0usize; LANES];
-    let mut fill = 0;
-    let flush = |idx: &[usize; LANES], fill: usize, ivs: &mut [f64], sts: &mut [Status]| {
+    let gather = |idx: &[usize; LANES], fill: usize| {
         let mut g = Group::padded();
         for (lane, &j) in idx.iter().enumerate().take(fill) {
             let i = start + j;
@@ -951,7 +1038,10 @@ pub(crate) fn implied_volatility_chunk(
             g.dividend_yield[lane] = input.dividend_yield[i];
             g.sign[lane] = input.kind[i].sign();
         }
-        let res = run_group(kernel, &g);
+        g
+    };
+    let flush = |idx: &[usize; LANES], fill: usize, ivs: &mut [f64], sts: &mut [Status]| {
+        let res = run_group(kernel, &gather(idx, fill));
         for (lane, &j) in idx.iter().enumerate().take(fill) {
             match res {
                 Some((sigma, ok)) if ok[lane] => ivs[j] = sigma[lane],
@@ -959,32 +1049,33 @@ pub(crate) fn implied_volatility_chunk(
             }
         }
     };
-    if input.style.is_none() {
-        // All European: full groups straight from the columns.
-        let full = n - n % LANES;
-        for j0 in (0..full).step_by(LANES) {
-            let i0 = start + j0;
-            let g = Group {
-                price: input.price[i0..i0 + LANES]
-                    .try_into()
-                    .unwrap_or([0.0; LANES]),
-                spot: input.spot[i0..i0 + LANES]
-                    .try_into()
-                    .unwrap_or([0.0; LANES]),
-                strike: input.strike[i0..i0 + LANES]
-                    .try_into()
-                    .unwrap_or([0.0; LANES]),
-                years: input.years[i0..i0 + LANES]
-                    .try_into()
-                    .unwrap_or([0.0; LANES]),
-                rate: input.rate[i0..i0 + LANES]
-                    .try_into()
-                    .unwrap_or([0.0; LANES]),
-                dividend_yield: input.dividend_yield[i0..i0 + LANES]
-                    .try_into()
-                    .unwrap_or([0.0; LANES]),
-                sign: std::array::from_fn(|l| input.kind[i0 + l].sign()),
-            };
+    // European elements in blocks of 8 through the screen (`phase_screen`): those it turns
+    // away go straight to the scalar solver (the kernel would have sent them there), the
+    // others are packed into full groups for the kernel. Which group an element lands in
+    // does not change its result.
+    let (mut idx, mut fill) = ([0usize; LANES], 0);
+    let (mut blk, mut bn) = ([0usize; LANES], 0);
+    // All European: full blocks straight from the columns; a block that passes the screen
+    // whole (most of a real chain) goes to the kernel as it is.
+    let direct = if input.style.is_none() {
+        n - n % LANES
+    } else {
+        0
+    };
+    for j0 in (0..direct).step_by(LANES) {
+        let i0 = start + j0;
+        let col = |c: &[f64]| <[f64; LANES]>::try_from(&c[i0..i0 + LANES]).unwrap_or([0.0; LANES]);
+        let g = Group {
+            price: col(input.price),
+            spot: col(input.spot),
+            strike: col(input.strike),
+            years: col(input.years),
+            rate: col(input.rate),
+            dividend_yield: col(input.dividend_yield),
+            sign: std::array::from_fn(|l| input.kind[i0 + l].sign()),
+        };
+        let pass = screen_group(kernel, &g);
+        if pass.iter().all(|&p| p) {
             let res = run_group(kernel, &g);
             for lane in 0..LANES {
                 let j = j0 + lane;
@@ -993,28 +1084,45 @@ pub(crate) fn implied_volatility_chunk(
                     _ => scalar_into(input, start + j, &mut ivs[j], &mut sts[j]),
                 }
             }
-        }
-        for j in full..n {
-            idx[fill] = j;
-            fill += 1;
-        }
-        if fill > 0 {
-            flush(&idx, fill, ivs, sts);
-        }
-        return;
-    }
-    for j in 0..n {
-        let style = input
-            .style
-            .map_or(ExerciseStyle::European, |s| s[start + j]);
-        if style != ExerciseStyle::European {
             continue;
         }
-        idx[fill] = j;
-        fill += 1;
-        if fill == LANES {
-            flush(&idx, fill, ivs, sts);
-            fill = 0;
+        for (lane, &p) in pass.iter().enumerate() {
+            let j = j0 + lane;
+            if p {
+                idx[fill] = j;
+                fill += 1;
+                if fill == LANES {
+                    flush(&idx, fill, ivs, sts);
+                    fill = 0;
+                }
+            } else {
+                scalar_into(input, start + j, &mut ivs[j], &mut sts[j]);
+            }
+        }
+    }
+    for j in direct..n {
+        let european = input
+            .style
+            .is_none_or(|s| s[start + j] == ExerciseStyle::European);
+        if european {
+            blk[bn] = j;
+            bn += 1;
+        }
+        if bn == LANES || (j + 1 == n && bn > 0) {
+            let pass = screen_group(kernel, &gather(&blk, bn));
+            for (lane, &jj) in blk.iter().enumerate().take(bn) {
+                if pass[lane] {
+                    idx[fill] = jj;
+                    fill += 1;
+                    if fill == LANES {
+                        flush(&idx, fill, ivs, sts);
+                        fill = 0;
+                    }
+                } else {
+                    scalar_into(input, start + jj, &mut ivs[jj], &mut sts[jj]);
+                }
+            }
+            bn = 0;
         }
     }
     if fill > 0 {
@@ -1054,6 +1162,93 @@ pub(crate) fn count_fallbacks(input: &IvInput<'_>) -> (usize, usize) {
 mod tests {
     use super::*;
     use wheelhouse_pricing::OptionType;
+
+    /// The screen never turns away a lane the kernel would solve: on random inputs over the
+    /// bench's ranges (half of them with prices at, just inside or just outside the bounds of
+    /// the no-arbitrage band: intrinsic, intrinsic + a few ulps, the upper bound, zero,
+    /// invalid), every element `screen_group` rejects is one the kernel hands to the scalar
+    /// solver; and the screen does reject most of the hopeless ones.
+    #[test]
+    fn the_lane_screen_only_rejects_what_the_kernel_rejects() {
+        let kernel = detect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut u = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut rejected, mut hopeless, mut caught) = (0, 0, 0);
+        for _ in 0..40_000 {
+            let mut g = Group::padded();
+            for l in 0..LANES {
+                let sign = if u() < 0.5 { 1.0 } else { -1.0 };
+                let strike = 100.0 * (0.25f64.ln() + 16f64.ln() * u()).exp();
+                let years = ((1.0f64 / 8760.0).ln() + (5.0f64 * 8760.0).ln() * u()).exp();
+                let sigma = (0.01f64.ln() + 300f64.ln() * u()).exp();
+                let rate = -0.01 + 0.11 * u();
+                let q = 0.06 * u();
+                let fwd = 100.0 * ((rate - q) * years).exp();
+                let df = (-rate * years).exp();
+                let intrinsic = df * (sign * (fwd - strike)).max(0.0);
+                let upper = if sign > 0.0 { fwd * df } else { strike * df };
+                let ulp = f64::EPSILON * intrinsic.max(upper);
+                let kind = if sign > 0.0 {
+                    OptionType::Call
+                } else {
+                    OptionType::Put
+                };
+                let black = df
+                    * (fwd * strike).sqrt()
+                    * wheelhouse_pricing::iv::normalised_black(
+                        (fwd / strike).ln(),
+                        sigma * years.sqrt(),
+                        kind,
+                    );
+                let k = (u() * 80.0) as i32 - 40;
+                g.price[l] = match (u() * 10.0) as u32 {
+                    0 => intrinsic + f64::from(k) * ulp,
+                    1 => intrinsic * (1.0 + f64::from(k) * 1e-10),
+                    2 => upper * (1.0 + f64::from(k) * 1e-10),
+                    3 => upper + f64::from(k) * ulp,
+                    4 => [0.0, -1.0, f64::NAN, f64::INFINITY, 1e-300][(u() * 5.0) as usize],
+                    _ => black,
+                };
+                g.strike[l] = strike;
+                g.years[l] = years;
+                g.rate[l] = rate;
+                g.dividend_yield[l] = q;
+                g.sign[l] = sign;
+            }
+            let ok = run_group(kernel, &g).map_or([false; LANES], |r| r.1);
+            let pass = screen_group(kernel, &g);
+            for l in 0..LANES {
+                let worth = pass[l];
+                if !worth {
+                    rejected += 1;
+                    assert!(
+                        !ok[l],
+                        "screened out but solved by the kernel: price {:e}, strike {}, years {}, \
+                         rate {}, yield {}, sign {}",
+                        g.price[l],
+                        g.strike[l],
+                        g.years[l],
+                        g.rate[l],
+                        g.dividend_yield[l],
+                        g.sign[l]
+                    );
+                }
+                if !ok[l] {
+                    hopeless += 1;
+                    caught += usize::from(!worth);
+                }
+            }
+        }
+        assert!(
+            rejected > 0 && caught * 10 > hopeless * 6,
+            "{caught} of {hopeless}"
+        );
+    }
 
     /// The AVX2+FMA copy gives the same bits as the AVX-512 one (same operations, explicit
     /// FMAs), and both agree with the scalar solver; run where both are available.

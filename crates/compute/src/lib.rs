@@ -11,7 +11,12 @@
 //! padded; lanes with extreme inputs recomputed by the scalar reference). They agree with the
 //! scalar f64 reference in `wheelhouse-pricing` to 1e-13·|value| + 1e-15·(largest term)
 //! (Greeks) and within the IV accuracy bound, not bit for bit; other CPUs use the scalar
-//! reference itself. American elements use the scalar Andersen–Lake–Offengenden engine.
+//! reference itself. American elements use the scalar Andersen–Lake–Offengenden engine
+//! (batches holding them are split into small tasks, at least 8 per worker).
+//!
+//! [`Backend::greeks_into`] computes the price and all eight Greeks; [`Backend::first_order_into`]
+//! the price and the first-order Greeks alone (delta, vega, theta, rho: the same values, the
+//! second-order ones neither computed nor stored), for callers that need no more.
 //!
 //! CUDA: [`Backend::with_device`] adds a GPU (through `cudarc`, loaded at run time) for the
 //! batches it has kernels for — the Monte Carlo P&L now — falling back to the CPU on any
