@@ -1056,7 +1056,11 @@ pub(crate) fn implied_volatility_chunk(
     let (mut idx, mut fill) = ([0usize; LANES], 0);
     let (mut blk, mut bn) = ([0usize; LANES], 0);
     // All European: full blocks straight from the columns; a block that passes the screen
-    // whole (most of a real chain) goes to the kernel as it is.
+    // whole (most of a real chain) goes to the kernel as it is. The screen itself costs about
+    // a tenth of a group, so it runs only while it pays: it is switched off by a block it
+    // passes whole and on again by a kernel group with two or more lanes left to the scalar
+    // solver (results never depend on it).
+    let mut screening = true;
     let direct = if input.style.is_none() {
         n - n % LANES
     } else {
@@ -1074,9 +1078,14 @@ pub(crate) fn implied_volatility_chunk(
             dividend_yield: col(input.dividend_yield),
             sign: std::array::from_fn(|l| input.kind[i0 + l].sign()),
         };
-        let pass = screen_group(kernel, &g);
+        let pass = if screening {
+            screen_group(kernel, &g)
+        } else {
+            [true; LANES]
+        };
         if pass.iter().all(|&p| p) {
             let res = run_group(kernel, &g);
+            screening = res.is_some_and(|(_, ok)| ok.iter().filter(|&&o| !o).count() >= 2);
             for lane in 0..LANES {
                 let j = j0 + lane;
                 match res {
