@@ -659,6 +659,17 @@ impl Backend {
 
     /// Runs `f` in the pool of [`Backend::workers_now`] threads (the full pool, or a smaller
     /// one built once per size and kept).
+    /// Runs `f` on every task: on the calling thread when there is only one (a batch of at
+    /// most one chunk — handing it to a pool thread and waiting for it cost as much as pricing
+    /// the 1 000 options themselves), on the pool otherwise.
+    fn for_each_task<T: Send>(&self, tasks: Vec<T>, f: impl Fn(T) + Sync + Send) {
+        if tasks.len() <= 1 {
+            tasks.into_iter().for_each(f);
+        } else {
+            self.install(|| tasks.into_par_iter().for_each(f));
+        }
+    }
+
     pub(crate) fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         let n = self.pool.current_num_threads();
         let w = self.workers_now();
@@ -1055,55 +1066,53 @@ impl Backend {
     fn greeks_cpu(&self, batch: &OptionBatch<'_>, out: &mut GreeksBatch) {
         let american = self.american;
         let chunks = split_greeks(out, chunk_len(batch.style, out.price.len(), self.threads()));
-        self.install(|| {
-            chunks.into_par_iter().for_each(|mut c| {
-                let len = c.price.len();
-                // The kernels write the status of failed elements only; a reused buffer is
-                // mostly `Ok` already, and reading the tag is cheaper than rewriting 48 bytes.
-                reset_statuses(c.status);
-                let mut j = 0;
-                while j < len {
-                    // The run of European elements from j, vectorised (crate::simd; an element's
-                    // result does not depend on where its run starts or ends).
-                    let end = batch.style.map_or(len, |st| {
-                        st[c.start + j..c.start + len]
-                            .iter()
-                            .position(|s| *s != ExerciseStyle::European)
-                            .map_or(len, |p| j + p)
-                    });
-                    if end > j {
-                        let inp = batch.euro(c.start + j..c.start + end);
-                        let mut out = crate::simd::EuroOut {
-                            cols: [
-                                &mut c.price[j..end],
-                                &mut c.delta[j..end],
-                                &mut c.gamma[j..end],
-                                &mut c.vega[j..end],
-                                &mut c.theta[j..end],
-                                &mut c.rho[j..end],
-                                &mut c.vanna[j..end],
-                                &mut c.volga[j..end],
-                                &mut c.charm[j..end],
-                            ],
-                            status: &mut c.status[j..end],
-                        };
-                        crate::simd::european(&inp, &mut out);
-                        j = end;
-                    }
-                    if j < len {
-                        // An American element.
-                        let (inp, _) = batch.get(c.start + j);
-                        match american::american_greeks(&inp, &american) {
-                            Ok(g) => c.put(j, &g),
-                            Err(e) => {
-                                c.put_nan(j);
-                                c.status[j] = Status::failed(e);
-                            }
-                        }
-                        j += 1;
-                    }
+        self.for_each_task(chunks, |mut c| {
+            let len = c.price.len();
+            // The kernels write the status of failed elements only; a reused buffer is
+            // mostly `Ok` already, and reading the tag is cheaper than rewriting 48 bytes.
+            reset_statuses(c.status);
+            let mut j = 0;
+            while j < len {
+                // The run of European elements from j, vectorised (crate::simd; an element's
+                // result does not depend on where its run starts or ends).
+                let end = batch.style.map_or(len, |st| {
+                    st[c.start + j..c.start + len]
+                        .iter()
+                        .position(|s| *s != ExerciseStyle::European)
+                        .map_or(len, |p| j + p)
+                });
+                if end > j {
+                    let inp = batch.euro(c.start + j..c.start + end);
+                    let mut out = crate::simd::EuroOut {
+                        cols: [
+                            &mut c.price[j..end],
+                            &mut c.delta[j..end],
+                            &mut c.gamma[j..end],
+                            &mut c.vega[j..end],
+                            &mut c.theta[j..end],
+                            &mut c.rho[j..end],
+                            &mut c.vanna[j..end],
+                            &mut c.volga[j..end],
+                            &mut c.charm[j..end],
+                        ],
+                        status: &mut c.status[j..end],
+                    };
+                    crate::simd::european(&inp, &mut out);
+                    j = end;
                 }
-            });
+                if j < len {
+                    // An American element.
+                    let (inp, _) = batch.get(c.start + j);
+                    match american::american_greeks(&inp, &american) {
+                        Ok(g) => c.put(j, &g),
+                        Err(e) => {
+                            c.put_nan(j);
+                            c.status[j] = Status::failed(e);
+                        }
+                    }
+                    j += 1;
+                }
+            }
         });
     }
 
@@ -1157,50 +1166,48 @@ impl Backend {
             .enumerate()
             .map(|(ci, (((((p, d), v), t), r), st))| (ci * chunk, [p, d, v, t, r], st))
             .collect();
-        self.install(|| {
-            chunks.into_par_iter().for_each(|(start, mut cols, st)| {
-                let len = st.len();
-                reset_statuses(st);
-                let mut j = 0;
-                while j < len {
-                    let end = batch.style.map_or(len, |sty| {
-                        sty[start + j..start + len]
-                            .iter()
-                            .position(|s| *s != ExerciseStyle::European)
-                            .map_or(len, |p| j + p)
-                    });
-                    if end > j {
-                        let inp = batch.euro(start + j..start + end);
-                        let [p, d, v, t, r] = &mut cols;
-                        let mut o = crate::simd::EuroOut {
-                            cols: [
-                                &mut p[j..end],
-                                &mut d[j..end],
-                                &mut v[j..end],
-                                &mut t[j..end],
-                                &mut r[j..end],
-                            ],
-                            status: &mut st[j..end],
-                        };
-                        crate::simd::european(&inp, &mut o);
-                        j = end;
-                    }
-                    if j < len {
-                        let (inp, _) = batch.get(start + j);
-                        let vals = match american::american_greeks(&inp, &american) {
-                            Ok(g) => crate::simd::output_values::<{ crate::simd::FIRST_ORDER }>(&g),
-                            Err(e) => {
-                                st[j] = Status::failed(e);
-                                [f64::NAN; crate::simd::FIRST_ORDER]
-                            }
-                        };
-                        for (c, x) in cols.iter_mut().zip(vals) {
-                            c[j] = x;
-                        }
-                        j += 1;
-                    }
+        self.for_each_task(chunks, |(start, mut cols, st)| {
+            let len = st.len();
+            reset_statuses(st);
+            let mut j = 0;
+            while j < len {
+                let end = batch.style.map_or(len, |sty| {
+                    sty[start + j..start + len]
+                        .iter()
+                        .position(|s| *s != ExerciseStyle::European)
+                        .map_or(len, |p| j + p)
+                });
+                if end > j {
+                    let inp = batch.euro(start + j..start + end);
+                    let [p, d, v, t, r] = &mut cols;
+                    let mut o = crate::simd::EuroOut {
+                        cols: [
+                            &mut p[j..end],
+                            &mut d[j..end],
+                            &mut v[j..end],
+                            &mut t[j..end],
+                            &mut r[j..end],
+                        ],
+                        status: &mut st[j..end],
+                    };
+                    crate::simd::european(&inp, &mut o);
+                    j = end;
                 }
-            });
+                if j < len {
+                    let (inp, _) = batch.get(start + j);
+                    let vals = match american::american_greeks(&inp, &american) {
+                        Ok(g) => crate::simd::output_values::<{ crate::simd::FIRST_ORDER }>(&g),
+                        Err(e) => {
+                            st[j] = Status::failed(e);
+                            [f64::NAN; crate::simd::FIRST_ORDER]
+                        }
+                    };
+                    for (c, x) in cols.iter_mut().zip(vals) {
+                        c[j] = x;
+                    }
+                    j += 1;
+                }
+            }
         });
         Ok(())
     }
@@ -1227,37 +1234,36 @@ impl Backend {
         let mut status = vec![Status::Ok; n];
         let american = self.american;
         let chunk = chunk_len(batch.style, n, self.threads());
-        self.install(|| {
-            price
-                .par_chunks_mut(chunk)
-                .zip(status.par_chunks_mut(chunk))
-                .enumerate()
-                .for_each(|(ci, (p, st))| {
-                    let start = ci * chunk;
-                    let inp = batch.euro(start..start + p.len());
-                    let mut failures = Vec::new();
-                    crate::simd::european_prices(&inp, p, &mut failures);
-                    for (j, e) in failures {
-                        st[j] = Status::failed(e);
-                    }
-                    if let Some(styles) = batch.style {
-                        for j in 0..p.len() {
-                            if styles[start + j] == ExerciseStyle::American {
-                                let (e, _) = batch.get(start + j);
-                                match american::american_price(&e, &american) {
-                                    Ok(v) => {
-                                        p[j] = v;
-                                        st[j] = Status::Ok;
-                                    }
-                                    Err(e) => {
-                                        p[j] = f64::NAN;
-                                        st[j] = Status::failed(e);
-                                    }
-                                }
+        let tasks: Vec<_> = price
+            .chunks_mut(chunk)
+            .zip(status.chunks_mut(chunk))
+            .enumerate()
+            .collect();
+        self.for_each_task(tasks, |(ci, (p, st))| {
+            let start = ci * chunk;
+            let inp = batch.euro(start..start + p.len());
+            let mut failures = Vec::new();
+            crate::simd::european_prices(&inp, p, &mut failures);
+            for (j, e) in failures {
+                st[j] = Status::failed(e);
+            }
+            if let Some(styles) = batch.style {
+                for j in 0..p.len() {
+                    if styles[start + j] == ExerciseStyle::American {
+                        let (e, _) = batch.get(start + j);
+                        match american::american_price(&e, &american) {
+                            Ok(v) => {
+                                p[j] = v;
+                                st[j] = Status::Ok;
+                            }
+                            Err(e) => {
+                                p[j] = f64::NAN;
+                                st[j] = Status::failed(e);
                             }
                         }
                     }
-                });
+                }
+            }
         });
         Ok((price, status))
     }
@@ -1297,49 +1303,49 @@ impl Backend {
     fn implied_volatility_cpu(&self, input: &IvInput<'_>, out: &mut IvBatch) {
         let american = self.american;
         let chunk = chunk_len(input.style, out.status.len(), self.threads());
-        self.install(|| {
-            out.implied_volatility
-                .par_chunks_mut(chunk)
-                .zip(out.status.par_chunks_mut(chunk))
-                .enumerate()
-                .for_each(|(ci, (ivs, sts))| {
-                    let start = ci * chunk;
-                    // The solvers write values on success and statuses on failure only
-                    // (reusing the allocations of earlier failures); an element that got a
-                    // value is made `Ok` at the end.
-                    ivs.fill(f64::NAN);
-                    // European elements: 8-lane vector kernel, scalar fallback per lane
-                    // (crate::iv_simd); a lane's result depends only on its own inputs.
-                    crate::iv_simd::implied_volatility_chunk(input, start, ivs, sts);
-                    for j in 0..ivs.len() {
-                        let i = start + j;
-                        if input
-                            .style
-                            .is_none_or(|st| st[i] != ExerciseStyle::American)
-                        {
-                            continue;
-                        }
-                        let r = american::american_implied_volatility(
-                            input.price[i],
-                            input.spot[i],
-                            input.strike[i],
-                            input.years[i],
-                            input.rate[i],
-                            input.dividend_yield[i],
-                            input.kind[i],
-                            &american,
-                        );
-                        match r {
-                            Ok(v) => ivs[j] = v,
-                            Err(e) => sts[j].set_failed(e),
-                        }
-                    }
-                    for (v, st) in ivs.iter().zip(sts.iter_mut()) {
-                        if !v.is_nan() && !st.is_ok() {
-                            *st = Status::Ok;
-                        }
-                    }
-                });
+        let tasks: Vec<_> = out
+            .implied_volatility
+            .chunks_mut(chunk)
+            .zip(out.status.chunks_mut(chunk))
+            .enumerate()
+            .collect();
+        self.for_each_task(tasks, |(ci, (ivs, sts))| {
+            let start = ci * chunk;
+            // The solvers write values on success and statuses on failure only
+            // (reusing the allocations of earlier failures); an element that got a
+            // value is made `Ok` at the end.
+            ivs.fill(f64::NAN);
+            // European elements: 8-lane vector kernel, scalar fallback per lane
+            // (crate::iv_simd); a lane's result depends only on its own inputs.
+            crate::iv_simd::implied_volatility_chunk(input, start, ivs, sts);
+            for j in 0..ivs.len() {
+                let i = start + j;
+                if input
+                    .style
+                    .is_none_or(|st| st[i] != ExerciseStyle::American)
+                {
+                    continue;
+                }
+                let r = american::american_implied_volatility(
+                    input.price[i],
+                    input.spot[i],
+                    input.strike[i],
+                    input.years[i],
+                    input.rate[i],
+                    input.dividend_yield[i],
+                    input.kind[i],
+                    &american,
+                );
+                match r {
+                    Ok(v) => ivs[j] = v,
+                    Err(e) => sts[j].set_failed(e),
+                }
+            }
+            for (v, st) in ivs.iter().zip(sts.iter_mut()) {
+                if !v.is_nan() && !st.is_ok() {
+                    *st = Status::Ok;
+                }
+            }
         });
     }
 }
