@@ -1040,12 +1040,39 @@ pub(crate) fn implied_volatility_chunk(
         }
         g
     };
-    let flush = |idx: &[usize; LANES], fill: usize, ivs: &mut [f64], sts: &mut [Status]| {
-        let res = run_group(kernel, &gather(idx, fill));
-        for (lane, &j) in idx.iter().enumerate().take(fill) {
+    // A kernel group's results, lane `l` being element `js[l]` (l < m): the solved lanes'
+    // values, the others through the scalar solver.
+    type Res = Option<([f64; LANES], [bool; LANES])>;
+    let settle = |res: Res, js: &[usize; LANES], m: usize, ivs: &mut [f64], sts: &mut [Status]| {
+        for (lane, &j) in js.iter().enumerate().take(m) {
             match res {
                 Some((sigma, ok)) if ok[lane] => ivs[j] = sigma[lane],
                 _ => scalar_into(input, start + j, &mut ivs[j], &mut sts[j]),
+            }
+        }
+    };
+    let flush = |idx: &[usize; LANES], fill: usize, ivs: &mut [f64], sts: &mut [Status]| {
+        settle(run_group(kernel, &gather(idx, fill)), idx, fill, ivs, sts);
+    };
+    // Screened elements `js[..m]`: those that passed packed into `idx` (a full group runs),
+    // the others to the scalar solver.
+    let route = |pass: &[bool; LANES],
+                 js: &[usize; LANES],
+                 m: usize,
+                 idx: &mut [usize; LANES],
+                 fill: &mut usize,
+                 ivs: &mut [f64],
+                 sts: &mut [Status]| {
+        for (lane, &j) in js.iter().enumerate().take(m) {
+            if pass[lane] {
+                idx[*fill] = j;
+                *fill += 1;
+                if *fill == LANES {
+                    flush(idx, *fill, ivs, sts);
+                    *fill = 0;
+                }
+            } else {
+                scalar_into(input, start + j, &mut ivs[j], &mut sts[j]);
             }
         }
     };
@@ -1083,30 +1110,13 @@ pub(crate) fn implied_volatility_chunk(
         } else {
             [true; LANES]
         };
+        let js: [usize; LANES] = std::array::from_fn(|l| j0 + l);
         if pass.iter().all(|&p| p) {
             let res = run_group(kernel, &g);
             screening = res.is_some_and(|(_, ok)| ok.iter().filter(|&&o| !o).count() >= 2);
-            for lane in 0..LANES {
-                let j = j0 + lane;
-                match res {
-                    Some((sigma, ok)) if ok[lane] => ivs[j] = sigma[lane],
-                    _ => scalar_into(input, start + j, &mut ivs[j], &mut sts[j]),
-                }
-            }
-            continue;
-        }
-        for (lane, &p) in pass.iter().enumerate() {
-            let j = j0 + lane;
-            if p {
-                idx[fill] = j;
-                fill += 1;
-                if fill == LANES {
-                    flush(&idx, fill, ivs, sts);
-                    fill = 0;
-                }
-            } else {
-                scalar_into(input, start + j, &mut ivs[j], &mut sts[j]);
-            }
+            settle(res, &js, LANES, ivs, sts);
+        } else {
+            route(&pass, &js, LANES, &mut idx, &mut fill, ivs, sts);
         }
     }
     for j in direct..n {
@@ -1119,18 +1129,7 @@ pub(crate) fn implied_volatility_chunk(
         }
         if bn == LANES || (j + 1 == n && bn > 0) {
             let pass = screen_group(kernel, &gather(&blk, bn));
-            for (lane, &jj) in blk.iter().enumerate().take(bn) {
-                if pass[lane] {
-                    idx[fill] = jj;
-                    fill += 1;
-                    if fill == LANES {
-                        flush(&idx, fill, ivs, sts);
-                        fill = 0;
-                    }
-                } else {
-                    scalar_into(input, start + jj, &mut ivs[jj], &mut sts[jj]);
-                }
-            }
+            route(&pass, &blk, bn, &mut idx, &mut fill, ivs, sts);
             bn = 0;
         }
     }
