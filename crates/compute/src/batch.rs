@@ -328,120 +328,6 @@ impl FirstOrderBatch {
     }
 }
 
-/// Mutable views of one chunk of a [`GreeksBatch`].
-struct GreeksChunk<'a> {
-    start: usize,
-    price: &'a mut [f64],
-    delta: &'a mut [f64],
-    gamma: &'a mut [f64],
-    vega: &'a mut [f64],
-    theta: &'a mut [f64],
-    rho: &'a mut [f64],
-    vanna: &'a mut [f64],
-    volga: &'a mut [f64],
-    charm: &'a mut [f64],
-    status: &'a mut [Status],
-}
-
-impl GreeksChunk<'_> {
-    fn put_nan(&mut self, j: usize) {
-        for c in [
-            &mut self.price,
-            &mut self.delta,
-            &mut self.gamma,
-            &mut self.vega,
-            &mut self.theta,
-            &mut self.rho,
-            &mut self.vanna,
-            &mut self.volga,
-            &mut self.charm,
-        ] {
-            c[j] = f64::NAN;
-        }
-    }
-
-    fn put(&mut self, j: usize, g: &Greeks) {
-        self.price[j] = g.price;
-        self.delta[j] = g.delta;
-        self.gamma[j] = g.gamma;
-        self.vega[j] = g.vega;
-        self.theta[j] = g.theta;
-        self.rho[j] = g.rho;
-        self.vanna[j] = g.vanna;
-        self.volga[j] = g.volga;
-        self.charm[j] = g.charm;
-    }
-}
-
-fn split_greeks(out: &mut GreeksBatch, chunk: usize) -> Vec<GreeksChunk<'_>> {
-    let GreeksBatch {
-        price,
-        delta,
-        gamma,
-        vega,
-        theta,
-        rho,
-        vanna,
-        volga,
-        charm,
-        status,
-    } = out;
-    let mut chunks = Vec::with_capacity(price.len().div_ceil(chunk));
-    let mut it = (
-        price.chunks_mut(chunk),
-        delta.chunks_mut(chunk),
-        gamma.chunks_mut(chunk),
-        vega.chunks_mut(chunk),
-        theta.chunks_mut(chunk),
-        rho.chunks_mut(chunk),
-        vanna.chunks_mut(chunk),
-        volga.chunks_mut(chunk),
-        charm.chunks_mut(chunk),
-        status.chunks_mut(chunk),
-    );
-    let mut start = 0;
-    while let (
-        Some(price),
-        Some(delta),
-        Some(gamma),
-        Some(vega),
-        Some(theta),
-        Some(rho),
-        Some(vanna),
-        Some(volga),
-        Some(charm),
-        Some(status),
-    ) = (
-        it.0.next(),
-        it.1.next(),
-        it.2.next(),
-        it.3.next(),
-        it.4.next(),
-        it.5.next(),
-        it.6.next(),
-        it.7.next(),
-        it.8.next(),
-        it.9.next(),
-    ) {
-        let len = price.len();
-        chunks.push(GreeksChunk {
-            start,
-            price,
-            delta,
-            gamma,
-            vega,
-            theta,
-            rho,
-            vanna,
-            volga,
-            charm,
-            status,
-        });
-        start += len;
-    }
-    chunks
-}
-
 /// Options whose implied volatility is wanted, as parallel columns.
 #[derive(Debug, Clone, Copy)]
 pub struct IvInput<'a> {
@@ -1064,51 +950,83 @@ impl Backend {
 
     /// [`Backend::greeks_into`] on the CPU pool (`out` already sized).
     fn greeks_cpu(&self, batch: &OptionBatch<'_>, out: &mut GreeksBatch) {
+        let GreeksBatch {
+            price,
+            delta,
+            gamma,
+            vega,
+            theta,
+            rho,
+            vanna,
+            volga,
+            charm,
+            status,
+        } = out;
+        self.greeks_set_cpu(
+            batch,
+            [price, delta, gamma, vega, theta, rho, vanna, volga, charm],
+            status,
+        );
+    }
+
+    /// Price and the Greeks of output set `C` (see [`crate::simd::EuroOut`]) into `cols` and
+    /// `status` (sized to the batch), on the CPU pool: runs of European elements through the
+    /// vector kernel, American elements through the Andersen–Lake–Offengenden engine.
+    fn greeks_set_cpu<const C: usize>(
+        &self,
+        batch: &OptionBatch<'_>,
+        cols: [&mut Vec<f64>; C],
+        status: &mut [Status],
+    ) {
         let american = self.american;
-        let chunks = split_greeks(out, chunk_len(batch.style, out.price.len(), self.threads()));
-        self.for_each_task(chunks, |mut c| {
-            let len = c.price.len();
+        let chunk = chunk_len(batch.style, status.len(), self.threads());
+        let mut col_chunks = cols.map(|c| c.chunks_mut(chunk));
+        let tasks: Vec<_> = status
+            .chunks_mut(chunk)
+            .enumerate()
+            .map(|(ci, st)| {
+                let cs = col_chunks
+                    .each_mut()
+                    .map(|it| it.next().unwrap_or_default());
+                (ci * chunk, cs, st)
+            })
+            .collect();
+        self.for_each_task(tasks, |(start, mut cols, st)| {
+            let len = st.len();
             // The kernels write the status of failed elements only; a reused buffer is
-            // mostly `Ok` already, and reading the tag is cheaper than rewriting 48 bytes.
-            reset_statuses(c.status);
+            // mostly `Ok` already, and reading the tag is cheaper than rewriting it.
+            reset_statuses(st);
             let mut j = 0;
             while j < len {
                 // The run of European elements from j, vectorised (crate::simd; an element's
                 // result does not depend on where its run starts or ends).
-                let end = batch.style.map_or(len, |st| {
-                    st[c.start + j..c.start + len]
+                let end = batch.style.map_or(len, |sty| {
+                    sty[start + j..start + len]
                         .iter()
                         .position(|s| *s != ExerciseStyle::European)
                         .map_or(len, |p| j + p)
                 });
                 if end > j {
-                    let inp = batch.euro(c.start + j..c.start + end);
-                    let mut out = crate::simd::EuroOut {
-                        cols: [
-                            &mut c.price[j..end],
-                            &mut c.delta[j..end],
-                            &mut c.gamma[j..end],
-                            &mut c.vega[j..end],
-                            &mut c.theta[j..end],
-                            &mut c.rho[j..end],
-                            &mut c.vanna[j..end],
-                            &mut c.volga[j..end],
-                            &mut c.charm[j..end],
-                        ],
-                        status: &mut c.status[j..end],
+                    let inp = batch.euro(start + j..start + end);
+                    let mut o = crate::simd::EuroOut {
+                        cols: cols.each_mut().map(|c| &mut c[j..end]),
+                        status: &mut st[j..end],
                     };
-                    crate::simd::european(&inp, &mut out);
+                    crate::simd::european(&inp, &mut o);
                     j = end;
                 }
                 if j < len {
                     // An American element.
-                    let (inp, _) = batch.get(c.start + j);
-                    match american::american_greeks(&inp, &american) {
-                        Ok(g) => c.put(j, &g),
+                    let (inp, _) = batch.get(start + j);
+                    let vals = match american::american_greeks(&inp, &american) {
+                        Ok(g) => crate::simd::output_values::<C>(&g),
                         Err(e) => {
-                            c.put_nan(j);
-                            c.status[j] = Status::failed(e);
+                            st[j] = Status::failed(e);
+                            [f64::NAN; C]
                         }
+                    };
+                    for (c, x) in cols.iter_mut().zip(vals) {
+                        c[j] = x;
                     }
                     j += 1;
                 }
@@ -1135,18 +1053,15 @@ impl Backend {
         if self.device_takes_greeks(batch, n) {
             let mut full = GreeksBatch::default();
             self.greeks_into(batch, &mut full)?;
-            {
-                out.price = full.price;
-                out.delta = full.delta;
-                out.vega = full.vega;
-                out.theta = full.theta;
-                out.rho = full.rho;
-                out.status = full.status;
-                return Ok(());
-            }
+            out.price = full.price;
+            out.delta = full.delta;
+            out.vega = full.vega;
+            out.theta = full.theta;
+            out.rho = full.rho;
+            out.status = full.status;
+            return Ok(());
         }
         out.resize(n);
-        let american = self.american;
         let FirstOrderBatch {
             price,
             delta,
@@ -1155,60 +1070,7 @@ impl Backend {
             rho,
             status,
         } = out;
-        let chunk = chunk_len(batch.style, n, self.threads());
-        let chunks: Vec<_> = price
-            .chunks_mut(chunk)
-            .zip(delta.chunks_mut(chunk))
-            .zip(vega.chunks_mut(chunk))
-            .zip(theta.chunks_mut(chunk))
-            .zip(rho.chunks_mut(chunk))
-            .zip(status.chunks_mut(chunk))
-            .enumerate()
-            .map(|(ci, (((((p, d), v), t), r), st))| (ci * chunk, [p, d, v, t, r], st))
-            .collect();
-        self.for_each_task(chunks, |(start, mut cols, st)| {
-            let len = st.len();
-            reset_statuses(st);
-            let mut j = 0;
-            while j < len {
-                let end = batch.style.map_or(len, |sty| {
-                    sty[start + j..start + len]
-                        .iter()
-                        .position(|s| *s != ExerciseStyle::European)
-                        .map_or(len, |p| j + p)
-                });
-                if end > j {
-                    let inp = batch.euro(start + j..start + end);
-                    let [p, d, v, t, r] = &mut cols;
-                    let mut o = crate::simd::EuroOut {
-                        cols: [
-                            &mut p[j..end],
-                            &mut d[j..end],
-                            &mut v[j..end],
-                            &mut t[j..end],
-                            &mut r[j..end],
-                        ],
-                        status: &mut st[j..end],
-                    };
-                    crate::simd::european(&inp, &mut o);
-                    j = end;
-                }
-                if j < len {
-                    let (inp, _) = batch.get(start + j);
-                    let vals = match american::american_greeks(&inp, &american) {
-                        Ok(g) => crate::simd::output_values::<{ crate::simd::FIRST_ORDER }>(&g),
-                        Err(e) => {
-                            st[j] = Status::failed(e);
-                            [f64::NAN; crate::simd::FIRST_ORDER]
-                        }
-                    };
-                    for (c, x) in cols.iter_mut().zip(vals) {
-                        c[j] = x;
-                    }
-                    j += 1;
-                }
-            }
-        });
+        self.greeks_set_cpu(batch, [price, delta, vega, theta, rho], status);
         Ok(())
     }
 

@@ -1021,10 +1021,12 @@ const REGULAR_MAX: f64 = f64::from_bits((1023 + 300) << 52); // 2^300
 /// One tile of a run in struct-of-arrays form: the inputs and every intermediate, so that each
 /// stage below is a short loop over the tile with independent iterations.
 struct Tile {
-    /// The inputs (spot, strike, years, rate, yield, vol) as loaded, and the call/put flags.
+    /// The per-path inputs of a Monte Carlo run (see [`Tile::compute_mc`]; European runs read
+    /// their columns in place, [`Tile::sources`]), and the call/put flags.
     input: [[f64; TILE]; 6],
     kind: [OptionType; TILE],
-    /// The outputs, in the order of [`EuroOut::cols`].
+    /// The price of the price-only and Monte Carlo kernels (`o[0]`; the Greeks kernels write
+    /// to their destination tiles).
     o: [[f64; TILE]; OUTPUTS],
     w: [f64; TILE],
     x: [[f64; TILE]; 6],
