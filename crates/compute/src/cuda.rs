@@ -109,6 +109,17 @@ pub fn libraries_present() -> Result<(), String> {
     }
 }
 
+/// Whether the NVRTC library can be loaded (enough for [`compile_cubin`]; no driver or GPU
+/// needed).
+pub fn nvrtc_present() -> Result<(), String> {
+    // SAFETY: this only tries to open the shared library by name.
+    if unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+        Ok(())
+    } else {
+        Err("the NVRTC library (libnvrtc.so) is not present".into())
+    }
+}
+
 /// A CUDA device with its compiled kernels.
 pub struct CudaDevice {
     ctx: Arc<CudaContext>,
@@ -174,6 +185,18 @@ pub fn iv_source() -> String {
             v.join(", ")
         ));
     }
+    // The asymptotic series of region 1, row-major (n, m).
+    let n = wheelhouse_pricing::iv::ASYM_N;
+    let asym: Vec<String> = wheelhouse_pricing::iv::ASYM_C
+        .iter()
+        .flatten()
+        .map(|x| format!("{x:e}"))
+        .collect();
+    s.push_str(&format!(
+        "#define IV_ASYM_N {n}\n__device__ const double IV_ASYM_C[{}] = {{{}}};\n",
+        n * n,
+        asym.join(", ")
+    ));
     s.push_str(IV_SOURCE);
     s
 }

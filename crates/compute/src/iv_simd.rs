@@ -23,7 +23,7 @@ use crate::batch::{IvInput, Status};
 use wheelhouse_pricing::ExerciseStyle;
 use wheelhouse_pricing::iv::implied_volatility_bsm;
 // Region bounds and the step criterion must match the scalar solver exactly.
-use wheelhouse_pricing::iv::{ETA, STEP_TOLERANCE, TAU};
+use wheelhouse_pricing::iv::{ASYM_C, ASYM_N, ETA, STEP_TOLERANCE, TAU};
 use wheelhouse_pricing::normal::{
     A, AS241_A, AS241_B, AS241_C, AS241_D, AS241_E, AS241_F, B, C, D, P, Q,
 };
@@ -283,7 +283,7 @@ struct Eval {
     sum: f64,
     /// h + t > CDF_THRESHOLD.
     upper: bool,
-    /// In the asymptotic region (not handled here).
+    /// In the asymptotic region and not handled (`R1` false).
     region1: bool,
 }
 
@@ -318,8 +318,34 @@ fn small_t_scaled(h: f64, t: f64) -> f64 {
     2.0 * sum
 }
 
+/// `b/b'` in region 1 (h ≪ 0, the asymptotic expansion): the scalar solver's series with all
+/// of its terms (those it stops before are below 1e-17 of the sum: with |h + t| > 11.9 the
+/// n-th term is about (2n−1)!!/(h+t)²ⁿ of the first).
 #[inline(always)]
-fn eval(x: f64, s: f64, inv_s: f64, b_max: f64, inv_b_max: f64) -> Eval {
+fn asymptotic_scaled(h: f64, t: f64) -> f64 {
+    let ratio = t / h;
+    let e = ratio * ratio;
+    let r = (h + t) * (h - t);
+    let inv_r = 1.0 / r;
+    let hr = h * inv_r;
+    let q = hr * hr;
+    let mut sum = 0.0;
+    for n in (0..ASYM_N).rev() {
+        let row = &ASYM_C[n];
+        let mut p = row[n];
+        for m in (0..n).rev() {
+            p = fma(p, e, row[m]);
+        }
+        sum = fma(sum, q, p);
+    }
+    2.0 * t * inv_r * sum
+}
+
+/// The out-of-the-money normalised call at `s`; `R1`: some lane of the group may be in the
+/// asymptotic region (its series is computed only then; a lane's result does not depend on
+/// `R1` otherwise).
+#[inline(always)]
+fn eval<const R1: bool>(x: f64, s: f64, inv_s: f64, b_max: f64, inv_b_max: f64) -> Eval {
     let h = x * inv_s;
     let t = 0.5 * s;
     let q = h * h + t * t;
@@ -356,8 +382,10 @@ fn eval(x: f64, s: f64, inv_s: f64, b_max: f64, inv_b_max: f64) -> Eval {
         vega * SQRT_PI_OVER_2 * eb,
     );
     let b_c = first - second;
-    let scaled = !upper && (region2 || diff);
-    let bx_s = sel(region2, bx2, bx3);
+    let r1 = R1 && region1;
+    let bx1 = if R1 { asymptotic_scaled(h, t) } else { 0.0 };
+    let scaled = !upper && (r1 || region2 || diff);
+    let bx_s = sel(r1, bx1, sel(region2, bx2, bx3));
     let b = sel(upper, b_up, sel(scaled, vega * bx_s, b_c)).max(0.0);
     let bx = sel(scaled, bx_s.max(0.0), b / vega);
     Eval {
@@ -368,7 +396,7 @@ fn eval(x: f64, s: f64, inv_s: f64, b_max: f64, inv_b_max: f64) -> Eval {
         ln_off: sel(scaled, -0.5 * q - LN_SQRT_2PI, 0.0),
         sum: d,
         upper,
-        region1,
+        region1: region1 && !R1,
     }
 }
 
@@ -596,7 +624,7 @@ fn setup(
     let s_u = s_c + SQRT_PI_OVER_2 * (2.0 - ome);
     let s_n = sel(lower_half, s_l, s_u);
     let inv_s_n = 1.0 / s_n;
-    let en = eval(x, s_n, inv_s_n, b_max, inv_b_max);
+    let en = eval::<false>(x, s_n, inv_s_n, b_max, inv_b_max);
     ok &= !en.region1;
     let b_n = en.b;
     let inv_v_n = 1.0 / en.vega;
@@ -695,7 +723,7 @@ fn setup(
 
 /// One Householder(3) step on the lane's objective.
 #[inline(always)]
-fn step(l: &mut Lane) {
+fn step<const R1: bool>(l: &mut Lane) {
     let x = l.x;
     let s = l.s;
     let inv_s = 1.0 / s;
@@ -704,7 +732,7 @@ fn step(l: &mut Lane) {
     let hh_over_s = h * h * inv_s;
     let b2 = hh_over_s - 0.25 * s;
     let b3 = b2 * b2 - 3.0 * hh_over_s * inv_s - 0.25;
-    let e = eval(x, s, inv_s, l.b_max, l.inv_b_max);
+    let e = eval::<R1>(x, s, inv_s, l.b_max, l.inv_b_max);
     let low = l.obj == OBJ_LOW;
     let high = l.obj == OBJ_HIGH;
     // Highest: γ = b'/(b_max − b).
@@ -847,12 +875,24 @@ fn phase_setup(g: &Group, st: &mut Soa) {
     }
 }
 
+/// Whether a lane of the group is in the asymptotic region at its current `s`.
+#[inline(always)]
+fn any_region1(st: &Soa) -> bool {
+    let mut any = false;
+    for i in 0..LANES {
+        // As `eval` computes it (bit for bit), so no lane's region depends on this test.
+        let h = st.x[i] * (1.0 / st.s[i]);
+        any |= h < ETA && h + 0.5 * st.s[i] < ETA + TAU;
+    }
+    any
+}
+
 /// Phase 2: the first Householder step of every lane.
 #[inline(always)]
-fn phase_step(st: &mut Soa) {
+fn phase_step<const R1: bool>(st: &mut Soa) {
     for i in 0..LANES {
         let mut l = st.get(i);
-        step(&mut l);
+        step::<R1>(&mut l);
         st.put(i, &l);
     }
 }
@@ -860,11 +900,11 @@ fn phase_step(st: &mut Soa) {
 /// Phase 3: a second step for every lane (lane results stay independent of their neighbours:
 /// lanes that had converged keep their first result; the others must converge now).
 #[inline(always)]
-fn phase_second_step(st: &mut Soa) {
+fn phase_second_step<const R1: bool>(st: &mut Soa) {
     for i in 0..LANES {
         let l = st.get(i);
         let mut m = l;
-        step(&mut m);
+        step::<R1>(&mut m);
         let redo = !l.converged;
         st.s[i] = sel(redo, m.s, l.s);
         st.ok[i] = (redo && m.ok && m.converged) || (!redo && l.ok);
@@ -906,19 +946,29 @@ macro_rules! kernel {
             }
             #[target_feature(enable = $features)]
             #[inline(never)]
-            fn step_all(st: &mut Soa) {
-                phase_step(st)
+            fn step_all<const R1: bool>(st: &mut Soa) {
+                phase_step::<R1>(st)
             }
             #[target_feature(enable = $features)]
             #[inline(never)]
-            fn second_step_all(st: &mut Soa) {
-                phase_second_step(st)
+            fn second_step_all<const R1: bool>(st: &mut Soa) {
+                phase_second_step::<R1>(st)
             }
             let mut st = Soa::default();
             setup_all(g, &mut st);
-            step_all(&mut st);
+            // The asymptotic series only for groups that need it (lane results do not
+            // depend on which version runs).
+            if any_region1(&st) {
+                step_all::<true>(&mut st);
+            } else {
+                step_all::<false>(&mut st);
+            }
             if needs_second_step(&st) {
-                second_step_all(&mut st);
+                if any_region1(&st) {
+                    second_step_all::<true>(&mut st);
+                } else {
+                    second_step_all::<false>(&mut st);
+                }
             }
             finish(&st)
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wheelhouse_compute::cuda::{
-    Accelerator, compile_cubin, libraries_present, mc_source, module_source,
+    Accelerator, compile_cubin, libraries_present, mc_source, module_source, nvrtc_present,
 };
 use wheelhouse_compute::{Backend, BatchError, DeviceChoice, McBook};
 use wheelhouse_core::OptionType;
@@ -244,9 +244,10 @@ fn kernel_source_carries_the_cpu_coefficients() {
 }
 
 /// Every kernel compiles under NVRTC where NVRTC is present (skipped, and said so, where not).
+/// No GPU or driver is needed: `.ci/run` puts NVRTC from PyPI on the library path.
 #[test]
 fn kernels_compile_under_nvrtc_where_available() {
-    if let Err(why) = libraries_present() {
+    if let Err(why) = nvrtc_present() {
         eprintln!("skipped: {why}");
         return;
     }

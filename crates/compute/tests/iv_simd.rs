@@ -368,3 +368,75 @@ fn bit_identical_across_threads_and_offsets() {
         );
     }
 }
+
+/// Deep out-of-the-money quotes whose solution lies in the asymptotic region (h = x/s from
+/// −33 to −12, normalised prices down to ~1e-240): the lane code solves them (no longer left
+/// to the scalar solver) and agrees with the scalar solver.
+#[test]
+fn asymptotic_region_is_solved_in_lanes() {
+    let mut g = Rng(0xa5_0001);
+    let mut c = Columns::default();
+    while c.kind.len() < 20_000 {
+        let call = g.u() < 0.5;
+        let spot = 100.0;
+        let ax = 0.05 + 1.35 * g.u();
+        // Out of the money: call strike above the forward, put strike below.
+        let strike = spot * if call { ax.exp() } else { (-ax).exp() };
+        let years = 0.01 + 2.0 * g.u();
+        // Normalised prices down to ~1e-240 (below 1e-250 the lanes leave them to the scalar
+        // solver).
+        let h = -12.05 - 21.0 * g.u();
+        let sigma = ax / -h / years.sqrt();
+        let kind = if call {
+            OptionType::Call
+        } else {
+            OptionType::Put
+        };
+        let price = bsm(kind, spot, strike, years, 0.0, 0.0, sigma);
+        if price > 0.0 && price.is_finite() {
+            c.push(kind, price, spot, strike, years, 0.0, 0.0, sigma);
+        }
+    }
+    let out = Backend::cpu(Some(2))
+        .unwrap()
+        .implied_volatility(&c.input())
+        .unwrap();
+    let mut solved = Columns::default();
+    let mut worst = 0.0f64;
+    for i in 0..c.kind.len() {
+        match (scalar(&c, i), &out.status[i]) {
+            (Ok(w), Status::Ok) => {
+                let v = out.implied_volatility[i];
+                let vg = vega(c.spot[i], c.strike[i], c.years[i], 0.0, 0.0, w);
+                let tol = 1e-10 * w + 100.0 * f64::EPSILON * c.price[i] / vg;
+                assert!((v - w).abs() <= tol, "case {i}: {v} vs scalar {w}");
+                worst = worst.max((v - w).abs() / tol);
+                solved.push(
+                    c.kind[i],
+                    c.price[i],
+                    c.spot[i],
+                    c.strike[i],
+                    c.years[i],
+                    0.0,
+                    0.0,
+                    c.sigma[i],
+                );
+            }
+            (Err(e), Status::Failed(f)) => assert_eq!(format!("{e:?}"), format!("{f:?}")),
+            (w, got) => panic!("case {i}: scalar {w:?}, batch {got:?}"),
+        }
+    }
+    let (fallbacks, n) = wheelhouse_compute::iv_vector_fallbacks(&solved.input());
+    println!(
+        "{n} of {} solved; {fallbacks} left to the scalar solver; max |vector − scalar|/tol {worst:.3e}",
+        c.kind.len()
+    );
+    assert!(n > 15_000, "{n}");
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        assert!(
+            fallbacks * 50 < n,
+            "{fallbacks} of {n} to the scalar solver"
+        );
+    }
+}

@@ -110,7 +110,7 @@ pub const STEP_TOLERANCE: f64 = 1e-5;
 // ---------------------------------------------------------------------------------------------
 
 /// Number of terms of the asymptotic expansion (region 1).
-const ASYM_N: usize = 23;
+pub const ASYM_N: usize = 23;
 
 const fn binomial(n: u32, k: u32) -> u128 {
     let mut r: u128 = 1;
@@ -143,7 +143,9 @@ const fn asymptotic_table() -> [[f64; ASYM_N]; ASYM_N] {
     c
 }
 
-const ASYM_C: [[f64; ASYM_N]; ASYM_N] = asymptotic_table();
+/// The asymptotic expansion's coefficients (region 1): `ASYM_C[n][m]` multiplies `qⁿ eᵐ`
+/// (zero for `m > n`); shared with the vectorised solver so both sum the same series.
+pub const ASYM_C: [[f64; ASYM_N]; ASYM_N] = asymptotic_table();
 
 /// `b/b'` in region 1 (h ≪ 0): with the Mills ratio `Y = Φ/φ` and its asymptotic series
 /// `Y(z) ~ −Σ (−1)ⁿ (2n−1)!! z^{−(2n+1)}`,

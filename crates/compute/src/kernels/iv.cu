@@ -156,13 +156,33 @@ __device__ __forceinline__ double iv_small_t_scaled(double h, double t) {
     return 2.0 * sum;
 }
 
+// b/b' in region 1 (h << 0): the scalar solver's asymptotic series with all of its terms
+// (IV_ASYM_C, prepended by the host), as the CPU lane code sums it.
+__device__ double iv_asymptotic_scaled(double h, double t) {
+    double ratio = t / h;
+    double e = ratio * ratio;
+    double r = (h + t) * (h - t);
+    double inv_r = 1.0 / r;
+    double hr = h * inv_r;
+    double q = hr * hr;
+    double sum = 0.0;
+    for (int n = IV_ASYM_N - 1; n >= 0; --n) {
+        double p = IV_ASYM_C[n * IV_ASYM_N + n];
+        for (int m = n - 1; m >= 0; --m) p = fma(p, e, IV_ASYM_C[n * IV_ASYM_N + m]);
+        sum = fma(sum, q, p);
+    }
+    return 2.0 * t * inv_r * sum;
+}
+
 struct IvEval {
     double b, vega, bx, ln_arg, ln_off, sum;
     bool upper, region1;
 };
 
+// `asym`: region-1 lanes are evaluated by the series (the Householder steps) rather than left
+// to the CPU (the initial guess, as on the CPU).
 __device__ __forceinline__ IvEval iv_eval(double x, double s, double inv_s, double b_max,
-                                          double inv_b_max) {
+                                          double inv_b_max, bool asym) {
     double h = x * inv_s;
     double t = 0.5 * s;
     double q = h * h + t * t;
@@ -196,8 +216,10 @@ __device__ __forceinline__ IvEval iv_eval(double x, double s, double inv_s, doub
     double first = b_max * cdf1;
     double second = iv_sel(z2 >= -IV_CDF_THRESHOLD, inv_b_max * cdf2, vega * IV_SQRT_PI_OVER_2 * eb);
     double b_c = first - second;
-    bool scaled = !upper && (region2 || diff);
-    double bx_s = iv_sel(region2, bx2, bx3);
+    bool r1 = asym && region1;
+    double bx1 = r1 ? iv_asymptotic_scaled(h, t) : 0.0;
+    bool scaled = !upper && (r1 || region2 || diff);
+    double bx_s = iv_sel(r1, bx1, iv_sel(region2, bx2, bx3));
     double b = fmax(iv_sel(upper, b_up, iv_sel(scaled, vega * bx_s, b_c)), 0.0);
     double bx = iv_sel(scaled, fmax(bx_s, 0.0), b / vega);
     IvEval e;
@@ -208,7 +230,7 @@ __device__ __forceinline__ IvEval iv_eval(double x, double s, double inv_s, doub
     e.ln_off = iv_sel(scaled, -0.5 * q - IV_LN_SQRT_2PI, 0.0);
     e.sum = d;
     e.upper = upper;
-    e.region1 = region1;
+    e.region1 = region1 && !asym;
     return e;
 }
 
@@ -309,7 +331,7 @@ __device__ IvLane iv_setup(double price, double spot, double strike, double year
     double s_u = s_c + IV_SQRT_PI_OVER_2 * (2.0 - ome);
     double s_n = iv_sel(lower_half, s_l, s_u);
     double inv_s_n = 1.0 / s_n;
-    IvEval en = iv_eval(x, s_n, inv_s_n, b_max, inv_b_max);
+    IvEval en = iv_eval(x, s_n, inv_s_n, b_max, inv_b_max, false);
     ok = ok && !en.region1;
     double b_n = en.b;
     double inv_v_n = 1.0 / en.vega;
@@ -400,7 +422,7 @@ __device__ void iv_step(IvLane* l) {
     double hh_over_s = h * h * inv_s;
     double b2 = hh_over_s - 0.25 * s;
     double b3 = b2 * b2 - 3.0 * hh_over_s * inv_s - 0.25;
-    IvEval e = iv_eval(x, s, inv_s, l->b_max, l->inv_b_max);
+    IvEval e = iv_eval(x, s, inv_s, l->b_max, l->inv_b_max, true);
     bool low = l->obj == IV_OBJ_LOW;
     bool high = l->obj == IV_OBJ_HIGH;
     double gamma = IV_SQRT_2_OVER_PI / e.sum;
