@@ -100,6 +100,16 @@ fn main() {
             "\"{name}\":{{\"worst_rel\":{worst_rel:.3e},\"over_tol\":{over_tol}}}"
         ));
     }
+    // Resident: the kernel alone on device-resident columns, against the copy bandwidth.
+    let dev = wheelhouse_compute::cuda::CudaDevice::open(0).expect("device");
+    let (kernel_s, copy_bw) = dev.time_resident_greeks(&batch, 10).expect("resident");
+    let bytes = 136.0 * n as f64;
+    println!(
+        "{{\"resident_kernel_s\":{kernel_s:.6},\"resident_options_per_s\":{:.4e},\"kernel_bytes_per_s\":{:.4e},\"copy_bytes_per_s\":{copy_bw:.4e},\"fraction_of_copy_bandwidth\":{:.3}}}",
+        n as f64 / kernel_s,
+        bytes / kernel_s,
+        bytes / kernel_s / copy_bw
+    );
     println!(
         "{{\"n\":{n},\"device\":{:?},\"gpu_seconds\":{gt:?},\"cpu_seconds\":{ct:.4},\"cpu_threads\":{},\"gpu_options_per_s\":{:.3e},\"failed_elements\":{},\"fallbacks\":{},\"outside_tolerance\":{outside},{}}}",
         gpu.accelerator().unwrap_or_default(),
