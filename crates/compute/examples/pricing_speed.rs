@@ -132,6 +132,40 @@ fn main() {
             be.implied_volatility_into(&iv_in, &mut iv_out).expect("iv");
             std::hint::black_box(&iv_out);
         });
+        // The peer on the same quotes and as many threads: the `implied-vol` crate (Let's Be
+        // Rational, scalar), as `wheelhouse bench pricing` runs it.
+        use rayon::prelude::*;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(th)
+            .build()
+            .expect("pool");
+        let peer = |i: usize| {
+            let fwd = s[i] * ((r[i] - q[i]) * t[i]).exp();
+            implied_vol::ImpliedBlackVolatility::builder()
+                .option_price(out.price[i] * (r[i] * t[i]).exp())
+                .forward(fwd)
+                .strike(k[i])
+                .expiry(t[i])
+                .is_call(kind[i] == wheelhouse_pricing::OptionType::Call)
+                .build()
+                .and_then(|p| p.calculate::<implied_vol::DefaultSpecialFn>())
+        };
+        let mut pv: Vec<Option<f64>> = vec![None; n];
+        let peer_secs = best_of(seconds, || {
+            pool.install(|| {
+                pv.par_iter_mut()
+                    .enumerate()
+                    .with_min_len(1024)
+                    .for_each(|(i, v)| *v = peer(i))
+            });
+            std::hint::black_box(&pv);
+        });
+        println!(
+            "iv: implied-vol crate {:.2} M/s on {th} threads ({} of {n} answered); ours ÷ peer {:.2}",
+            rate(peer_secs),
+            pv.iter().filter(|v| v.is_some()).count(),
+            peer_secs / iv
+        );
     }
     println!(
         "n={n} threads={th}: greeks fresh {:.2} M/s, greeks reused {:.2} M/s, first-order {:.2} M/s, prices {:.2} M/s, iv {:.2} M/s",
