@@ -140,6 +140,30 @@ fn main() {
     let (cpu_resid, gpu_resid) = (resid(&c2, &cg), resid(&g2, &gg));
     let dev = CudaDevice::open(0).expect("device");
     let (iv_kernel_s, chain_kernel_s) = dev.time_resident_iv(&input, 5).expect("timing");
+    // `GPU_IV_SUSTAIN=SECONDS`: the resident chain back to back for that long, the time of a
+    // launch pair per second of the run (clocks fall under a power cap).
+    if let Some(secs) = std::env::var("GPU_IV_SUSTAIN")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+    {
+        let log = dev.sustain_resident_iv(&input, secs).expect("sustain");
+        let mut per_second = Vec::new();
+        for w in 0..secs.ceil() as usize {
+            let v: Vec<f64> = log
+                .iter()
+                .filter(|(at, _)| *at >= w as f64 && *at < (w + 1) as f64)
+                .map(|(_, d)| *d)
+                .collect();
+            if !v.is_empty() {
+                per_second.push(format!("{:.6}", v.iter().sum::<f64>() / v.len() as f64));
+            }
+        }
+        println!(
+            "{{\"sustained_pairs\":{},\"mean_pair_seconds_per_second_of_run\":[{}]}}",
+            log.len(),
+            per_second.join(",")
+        );
+    }
     let solved = c_iv.status.iter().filter(|x| x.is_ok()).count();
     // As the torch peer measures itself: of the elements with a positive price, the fraction
     // whose implied volatility is within 1e-12 (and 1e-8) of the σ that priced them.

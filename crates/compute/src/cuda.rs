@@ -391,14 +391,14 @@ impl CudaDevice {
         Ok(())
     }
 
-    /// One thread per element, in blocks of 256 threads (`WHEELHOUSE_CUDA_BLOCK` — a
-    /// multiple of 32 up to 1 024 — overrides, for tuning).
-    fn launch_config(n: usize) -> LaunchConfig {
+    /// One thread per element, in blocks of `block` threads (`WHEELHOUSE_CUDA_BLOCK` — a
+    /// multiple of 32 up to the kernel's `max` — overrides, for tuning).
+    fn launch_config(n: usize, block: u32, max: u32) -> LaunchConfig {
         let block = std::env::var("WHEELHOUSE_CUDA_BLOCK")
             .ok()
             .and_then(|v| v.parse::<u32>().ok())
-            .filter(|b| *b >= 32 && *b <= 1024 && b % 32 == 0)
-            .unwrap_or(256);
+            .filter(|b| *b >= 32 && *b <= max && b % 32 == 0)
+            .unwrap_or(block);
         LaunchConfig {
             grid_dim: ((n as u32).div_ceil(block), 1, 1),
             block_dim: (block, 1, 1),
@@ -449,8 +449,10 @@ impl CudaDevice {
             .arg(d_st);
         // SAFETY: the arguments match `bsm_iv` in kernels/iv.cu one for one (n, the kind and
         // six input columns, the volatility and status outputs), every buffer holds at least
-        // `n` elements (checked above), and threads past `n` return at once.
-        unsafe { b.launch(Self::launch_config(d.n)) }.map_err(|e| format!("launch: {e}"))?;
+        // `n` elements (checked above), threads past `n` return at once, and the block size is
+        // within the kernel's launch bounds (512).
+        unsafe { b.launch(Self::launch_config(d.n, 512, 512)) }
+            .map_err(|e| format!("launch: {e}"))?;
         Ok(())
     }
 
@@ -533,7 +535,8 @@ impl CudaDevice {
         // SAFETY: the arguments match `bsm_greeks` in kernels/greeks.cu one for one (n, the
         // kind and six input columns, nine output columns, the status column), every buffer
         // holds at least `n` elements (checked above), and threads past `n` return at once.
-        unsafe { b.launch(Self::launch_config(d.n)) }.map_err(|e| format!("launch: {e}"))?;
+        unsafe { b.launch(Self::launch_config(d.n, 256, 1024)) }
+            .map_err(|e| format!("launch: {e}"))?;
         Ok(())
     }
 
@@ -573,6 +576,38 @@ impl CudaDevice {
             chain_best = chain_best.min(t.elapsed().as_secs_f64());
         }
         Ok((iv_best, chain_best))
+    }
+
+    /// Sustained load: the resident IV → price + Greeks chain launched back to back for
+    /// `seconds`, each pair synchronised; returns (seconds since the start, seconds of that
+    /// launch pair) for every pair, to see clocks fall under a power cap.
+    ///
+    /// # Errors
+    /// A driver error, as text.
+    pub fn sustain_resident_iv(
+        &self,
+        input: &crate::IvInput<'_>,
+        seconds: f64,
+    ) -> Result<Vec<(f64, f64)>, String> {
+        let n = input.len().map_err(|e| e.to_string())?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let d = DeviceInputs::of_iv(s, input)?;
+        let d_p = s.clone_htod(input.price).map_err(e)?;
+        let (mut d_iv, mut d_st) = self.run_iv(&d, &d_p)?;
+        let (mut outs, mut g_st) = self.launch_greeks(&d, &d_iv)?;
+        s.synchronize().map_err(e)?;
+        let start = std::time::Instant::now();
+        let mut log = Vec::new();
+        while start.elapsed().as_secs_f64() < seconds {
+            let t = std::time::Instant::now();
+            self.launch_iv(&d, &d_p, &mut d_iv, &mut d_st)?;
+            self.launch_greeks_into(&d, &d_iv, &mut outs, &mut g_st)?;
+            s.synchronize().map_err(e)?;
+            log.push((start.elapsed().as_secs_f64(), t.elapsed().as_secs_f64()));
+        }
+        Ok(log)
     }
 
     /// Resident price + 8 Greeks: seconds per launch of `bsm_greeks` on `batch` already on

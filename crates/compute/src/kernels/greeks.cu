@@ -43,22 +43,19 @@ extern "C" __global__ void bsm_greeks(
     }
     double dq = exp(-q * t), dr = exp(-r * t);
     double pdf1 = INV_SQRT_2PI * exp(-0.5 * d1 * d1);
-    double nd1, term_s, term_k, pr;
-    bool otm = w * d1 < 0.0 && w * d2 < 0.0;
-    if (otm) {
-        // N(ωd) = φ(d)·√(π/2)·erfcx(|d|/√2); S·dq·φ(d₁) = K·dr·φ(d₂).
-        double e1 = erfcx(fabs(d1) * INV_SQRT2), e2 = erfcx(fabs(d2) * INV_SQRT2);
-        double common = s * dq * pdf1 * SQRT_HALF_PI;
-        nd1 = pdf1 * SQRT_HALF_PI * e1;
-        term_s = common * e1;
-        term_k = common * e2;
-        pr = w * common * (e1 - e2);
-    } else {
-        nd1 = normcdf(w * d1);
-        term_s = s * dq * nd1;
-        term_k = k * dr * normcdf(w * d2);
-        pr = w * (term_s - term_k);
-    }
+    // N(−|d|) = φ(d)·√(π/2)·erfcx(|d|/√2) for both d, one erfcx each and no branch (a warp
+    // holding both in- and out-of-the-money options would run two paths); with
+    // S·dq·φ(d₁) = K·dr·φ(d₂): S·dq·N(−|d₁|) = c·e₁, K·dr·N(−|d₂|) = c·e₂, c = S·dq·φ(d₁)·√(π/2).
+    double e1 = erfcx(fabs(d1) * INV_SQRT2), e2 = erfcx(fabs(d2) * INV_SQRT2);
+    double sdq = s * dq;
+    double common = sdq * pdf1 * SQRT_HALF_PI;
+    double tail1 = pdf1 * SQRT_HALF_PI * e1;
+    bool neg1 = w * d1 < 0.0, neg2 = w * d2 < 0.0;
+    double nd1 = neg1 ? tail1 : 1.0 - tail1;
+    double term_s = neg1 ? common * e1 : sdq * nd1;
+    double term_k = neg2 ? common * e2 : k * dr - common * e2;
+    // Out of the money (both ωd < 0): Jäckel's form, the cancellation between erfcx values.
+    double pr = neg1 && neg2 ? w * common * (e1 - e2) : w * (term_s - term_k);
     double dq_pdf = dq * pdf1;
     double vg = s * dq_pdf * sqrt_t;
     double de = w * dq * nd1;

@@ -10,6 +10,13 @@
 // The chained IV -> price + Greeks runs bsm_greeks (greeks.cu) on this kernel's output
 // buffer, on the same stream: the volatilities never leave the device.
 
+// Inlining of the evaluation and of the Householder step (tuning: NVRTC -D options).
+#ifndef IV_EVAL_ATTR
+#define IV_EVAL_ATTR __forceinline__
+#endif
+#ifndef IV_STEP_ATTR
+#define IV_STEP_ATTR
+#endif
 #define IV_ETA (-12.0)
 #define IV_TAU 0.1
 #define IV_STEP_TOLERANCE 1e-5
@@ -156,22 +163,32 @@ __device__ __forceinline__ double iv_small_t_scaled(double h, double t) {
     return 2.0 * sum;
 }
 
-// b/b' in region 1 (h << 0): the scalar solver's asymptotic series with all of its terms
-// (IV_ASYM_C, prepended by the host), as the CPU lane code sums it.
+// b/b' in region 1 (h << 0): the scalar solver's asymptotic series (IV_ASYM_C, prepended by
+// the host), summed as the scalar solver sums it: forward, inner polynomials of degree <= 6
+// where e < 1e-3, stopping at the first term below 1e-17 of the sum. The CPU lane code sums
+// every term instead (it cannot stop per lane); the two differ by far less than an ulp of the
+// volatility. A thread that stops early costs its warp nothing more.
 __device__ double iv_asymptotic_scaled(double h, double t) {
     double ratio = t / h;
     double e = ratio * ratio;
     double r = (h + t) * (h - t);
-    double inv_r = 1.0 / r;
-    double hr = h * inv_r;
+    double hr = h / r;
     double q = hr * hr;
-    double sum = 0.0;
-    for (int n = IV_ASYM_N - 1; n >= 0; --n) {
-        double p = IV_ASYM_C[n * IV_ASYM_N + n];
-        for (int m = n - 1; m >= 0; --m) p = fma(p, e, IV_ASYM_C[n * IV_ASYM_N + m]);
-        sum = fma(sum, q, p);
+    int m_cap = e < 1e-3 ? 6 : IV_ASYM_N;
+    double sum = 0.0, qn = 1.0;
+    for (int n = 0; n < IV_ASYM_N; ++n) {
+        int m = n < m_cap ? n : m_cap;
+        double p = IV_ASYM_C[n * IV_ASYM_N + m];
+        while (m > 0) {
+            m -= 1;
+            p = p * e + IV_ASYM_C[n * IV_ASYM_N + m];
+        }
+        double term = p * qn;
+        sum += term;
+        if (fabs(term) <= 1e-17 * fabs(sum)) break;
+        qn *= q;
     }
-    return 2.0 * t * inv_r * sum;
+    return 2.0 * t / r * sum;
 }
 
 struct IvEval {
@@ -181,8 +198,8 @@ struct IvEval {
 
 // `asym`: region-1 lanes are evaluated by the series (the Householder steps) rather than left
 // to the CPU (the initial guess, as on the CPU).
-__device__ __forceinline__ IvEval iv_eval(double x, double s, double inv_s, double b_max,
-                                          double inv_b_max, bool asym) {
+__device__ IV_EVAL_ATTR IvEval iv_eval(double x, double s, double inv_s, double b_max,
+                                       double inv_b_max, bool asym) {
     double h = x * inv_s;
     double t = 0.5 * s;
     double q = h * h + t * t;
@@ -413,7 +430,7 @@ __device__ IvLane iv_setup(double price, double spot, double strike, double year
     return l;
 }
 
-__device__ void iv_step(IvLane* l) {
+__device__ IV_STEP_ATTR void iv_step(IvLane* l) {
     double x = l->x;
     double s = l->s;
     double inv_s = 1.0 / s;
@@ -477,7 +494,9 @@ __device__ bool iv_one(double price, double spot, double strike, double years, d
     return l.ok && isfinite(v) && v > 0.0;
 }
 
-extern "C" __global__ void bsm_iv(int n, const int* __restrict__ kind,
+// 512 threads a block and at most 64 registers a thread (two blocks an SM): 16 % faster on an
+// H200 than the 80 registers the compiler takes unbounded (BENCHMARKS.md, 2026-12-03).
+extern "C" __global__ void __launch_bounds__(512, 2) bsm_iv(int n, const int* __restrict__ kind,
                                   const double* __restrict__ price,
                                   const double* __restrict__ spot,
                                   const double* __restrict__ strike,

@@ -32,12 +32,8 @@ __device__ __forceinline__ double horner8(const double c[8], double x) {
     return y;
 }
 
-__device__ double inverse_normal(double u) {
-    double q = u - 0.5;
-    if (fabs(q) <= 0.425) {
-        double r = fma(-q, q, 0.180625);
-        return q * horner8(AS241_A, r) / horner8(AS241_B, r);
-    }
+// AS 241 outside the central interval (|u − ½| > 0.425): the tails.
+__device__ double inverse_normal_tail(double u) {
     double p = u < 0.5 ? u : 1.0 - u;
     double r = sqrt(-log(p));
     double num, den;
@@ -52,6 +48,20 @@ __device__ double inverse_normal(double u) {
     }
     double v = num / den;
     return u < 0.5 ? -v : v;
+}
+
+// Tail draws of one thread waiting for `inverse_normal_tail`: with the tails (15 % of draws)
+// computed where they fall, nearly every draw would run the tail code with a few threads of
+// the warp active; queued, a warp runs it about as often as its busiest thread has tails.
+#define MC_TAIL_QUEUE 48
+
+__device__ double inverse_normal(double u) {
+    double q = u - 0.5;
+    if (fabs(q) <= 0.425) {
+        double r = fma(-q, q, 0.180625);
+        return q * horner8(AS241_A, r) / horner8(AS241_B, r);
+    }
+    return inverse_normal_tail(u);
 }
 
 // Black-Scholes-Merton price from ln S (as the path has it) and the option's constants.
@@ -85,14 +95,37 @@ extern "C" __global__ void mc_pnl(
     double zsum[MC_MAX_UNDERLYINGS];
     for (int f = 0; f < nu; ++f) zsum[f] = 0.0;
     int pairs = (nu + 1) / 2;
+    // Central draws summed where they fall; tail draws queued and summed in batches (the sums
+    // differ from the CPU's order only in rounding).
+    double tq_u[MC_TAIL_QUEUE];
+    unsigned char tq_f[MC_TAIL_QUEUE];
+    int nt = 0;
     for (int step = 0; step < steps; ++step) {
         for (int pair = 0; pair < pairs; ++pair) {
             unsigned int c[4] = {p0, p1, (unsigned int)step, (unsigned int)pair};
             philox4x32_10(c, k0, k1);
-            zsum[2 * pair] += inverse_normal(uniform_open(c[0], c[1]));
-            if (2 * pair + 1 < nu) zsum[2 * pair + 1] += inverse_normal(uniform_open(c[2], c[3]));
+            #pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                int f = 2 * pair + h;
+                if (f >= nu) break;
+                double u = uniform_open(c[2 * h], c[2 * h + 1]);
+                double q = u - 0.5;
+                if (fabs(q) <= 0.425) {
+                    double r = fma(-q, q, 0.180625);
+                    zsum[f] += q * horner8(AS241_A, r) / horner8(AS241_B, r);
+                } else {
+                    tq_u[nt] = u;
+                    tq_f[nt] = (unsigned char)f;
+                    nt += 1;
+                    if (nt == MC_TAIL_QUEUE) {
+                        for (int j = 0; j < nt; ++j) zsum[tq_f[j]] += inverse_normal_tail(tq_u[j]);
+                        nt = 0;
+                    }
+                }
+            }
         }
     }
+    for (int j = 0; j < nt; ++j) zsum[tq_f[j]] += inverse_normal_tail(tq_u[j]);
     double ln_s[MC_MAX_UNDERLYINGS];
     double s[MC_MAX_UNDERLYINGS];
     for (int i = 0; i < nu; ++i) {
