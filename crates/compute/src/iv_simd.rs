@@ -95,11 +95,13 @@ fn exp_l(x: f64) -> f64 {
     p = fma(p, r, 0.5);
     p = fma(p, r, 1.0);
     p = fma(p, r, 1.0);
+    // Wrapping integer operations (they cannot overflow here): with overflow checks on, as
+    // in the dev and test profiles, checked ones keep the lane loops from vectorising.
     let ni = n as i64;
     let n1 = ni >> 1;
-    let n2 = ni - n1;
-    let s1 = f64::from_bits(((n1 + 1023) as u64) << 52);
-    let s2 = f64::from_bits(((n2 + 1023) as u64) << 52);
+    let n2 = ni.wrapping_sub(n1);
+    let s1 = f64::from_bits((n1.wrapping_add(1023) as u64) << 52);
+    let s2 = f64::from_bits((n2.wrapping_add(1023) as u64) << 52);
     let v = p * s1 * s2;
     let v = sel(x > 709.9, f64::INFINITY, sel(x < -745.2, 0.0, v));
     sel(x.is_nan(), x, v)
@@ -149,11 +151,11 @@ fn ln_l(x: f64) -> f64 {
     const LG6: f64 = 1.531_383_769_920_937_332e-01;
     const LG7: f64 = 1.479_819_860_511_658_591e-01;
     let bits = x.to_bits();
-    let e = ((bits >> 52) & 0x7ff) as i64 - 1023;
+    let e = (((bits >> 52) & 0x7ff) as i64).wrapping_sub(1023);
     let m = f64::from_bits((bits & 0x000f_ffff_ffff_ffff) | 0x3ff0_0000_0000_0000);
     let big = m > SQRT_2;
     let m = sel(big, 0.5 * m, m);
-    let k = (e + big as i64) as f64;
+    let k = e.wrapping_add(big as i64) as f64;
     let f = m - 1.0;
     let s = f / (2.0 + f);
     let z = s * s;
