@@ -7,7 +7,9 @@ use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use wheelhouse_compute::{Backend, GreeksBatch, IvBatch, IvInput, OptionBatch, Status};
+use wheelhouse_compute::{
+    Backend, FirstOrderBatch, GreeksBatch, IvBatch, IvInput, OptionBatch, Status,
+};
 use wheelhouse_pricing::american::{AmericanSettings, american_greeks};
 use wheelhouse_pricing::black::bsm_greeks;
 use wheelhouse_pricing::{BsmInputs, ExerciseStyle, OptionType, PricingError};
@@ -26,6 +28,16 @@ pub enum AmericanMode {
     /// Accurate to about 1e-6 × strike.
     #[default]
     Accurate,
+}
+
+/// Which Greeks `price --input` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum GreeksSet {
+    /// Price and all eight Greeks.
+    #[default]
+    All,
+    /// Price and the first-order Greeks (delta, vega, theta, rho): a cheaper kernel.
+    First,
 }
 
 impl AmericanMode {
@@ -95,13 +107,19 @@ pub struct Common {
 #[derive(Debug, Args)]
 #[command(
     after_help = "File columns: type,spot,strike,years,rate,dividend_yield,volatility[,style]\n\
-Output: the input columns, then price,delta,gamma,vega,theta,rho,vanna,volga,charm,error.\n\
+Output: the input columns, then price,delta,gamma,vega,theta,rho,vanna,volga,charm,error\n\
+(with --greeks first: price,delta,vega,theta,rho,error).\n\
 Examples:\n  wheelhouse price --type put --spot 100 --strike 95 --years 0.25 --rate 0.04 --volatility 0.3\n  \
-wheelhouse price --input chain.csv --output greeks.parquet"
+wheelhouse price --input chain.csv --output greeks.parquet\n  \
+wheelhouse price --input chain.csv --greeks first --output hedge.csv"
 )]
 pub struct PriceArgs {
     #[command(flatten)]
     common: Common,
+    /// Which Greeks a file run writes: all eight, or the first-order ones (delta, vega, theta,
+    /// rho), computed by a cheaper kernel with the same values.
+    #[arg(long, value_enum, default_value_t = GreeksSet::All, requires = "input")]
+    greeks: GreeksSet,
     /// Volatility, annualised decimal (single option).
     #[arg(long, conflicts_with = "input", allow_negative_numbers = true)]
     volatility: Option<f64>,
@@ -271,30 +289,44 @@ pub fn price(args: PriceArgs, format: Option<Format>, threads: Option<usize>) ->
     let n = table.rows();
     let pb = progress(n, "pricing");
     let mut out = GreeksBatch::default();
+    let mut first = FirstOrderBatch::default();
     let mut start = 0;
     while start < n {
         let end = (start + BLOCK).min(n);
         let r = start..end;
-        let part = be
-            .greeks(&OptionBatch {
-                kind: &ks.kind[r.clone()],
-                spot: &spot[r.clone()],
-                strike: &strike[r.clone()],
-                years: &years[r.clone()],
-                rate: &rate[r.clone()],
-                dividend_yield: &dividend_yield[r.clone()],
-                volatility: &volatility[r.clone()],
-                style: Some(&ks.style[r]),
-            })
-            .map_err(anyhow::Error::from)?;
-        append(&mut out, part);
+        let batch = OptionBatch {
+            kind: &ks.kind[r.clone()],
+            spot: &spot[r.clone()],
+            strike: &strike[r.clone()],
+            years: &years[r.clone()],
+            rate: &rate[r.clone()],
+            dividend_yield: &dividend_yield[r.clone()],
+            volatility: &volatility[r.clone()],
+            style: Some(&ks.style[r]),
+        };
+        match args.greeks {
+            GreeksSet::All => append(&mut out, be.greeks(&batch).map_err(anyhow::Error::from)?),
+            GreeksSet::First => {
+                let part = be.first_order(&batch).map_err(anyhow::Error::from)?;
+                first.price.extend(part.price);
+                first.delta.extend(part.delta);
+                first.vega.extend(part.vega);
+                first.theta.extend(part.theta);
+                first.rho.extend(part.rho);
+                first.status.extend(part.status);
+            }
+        }
         pb.set_position(end as u64);
         start = end;
     }
     pb.finish_and_clear();
-    let (errors, failed) = merge_errors(ks.errors, &out.status);
-    let computed = Computed {
-        columns: vec![
+    let status = match args.greeks {
+        GreeksSet::All => &out.status,
+        GreeksSet::First => &first.status,
+    };
+    let (errors, failed) = merge_errors(ks.errors, status);
+    let columns: Vec<(&str, &[f64])> = match args.greeks {
+        GreeksSet::All => vec![
             ("price", &out.price),
             ("delta", &out.delta),
             ("gamma", &out.gamma),
@@ -305,6 +337,16 @@ pub fn price(args: PriceArgs, format: Option<Format>, threads: Option<usize>) ->
             ("volga", &out.volga),
             ("charm", &out.charm),
         ],
+        GreeksSet::First => vec![
+            ("price", &first.price),
+            ("delta", &first.delta),
+            ("vega", &first.vega),
+            ("theta", &first.theta),
+            ("rho", &first.rho),
+        ],
+    };
+    let computed = Computed {
+        columns,
         errors: &errors,
     };
     let dest = match &c.output {

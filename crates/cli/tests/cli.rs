@@ -215,6 +215,65 @@ put,100,100,0,0.05,0,0.2
     assert!(stderr(&o).contains("4 of 5 rows failed"));
 }
 
+/// `--greeks first` writes price, delta, vega, theta, rho and error only, with the values of
+/// the full run (European and American rows; a bad row keeps its reason and exit code 3).
+#[test]
+fn price_file_first_order_greeks_match_the_full_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "in.csv",
+        "type,spot,strike,years,rate,dividend_yield,volatility,style
+call,100,100,1,0.05,0,0.2,european
+put,100,90,0.25,0.03,0.01,0.35,european
+put,100,110,0.5,0.05,0.02,0.25,american
+call,100,80,2,-0.005,0.04,0.6,european
+put,-1,100,1,0.05,0,0.2,european
+",
+    );
+    let all = wh(&["price", "--input", &input, "--format", "csv"]);
+    let first = wh(&[
+        "price", "--input", &input, "--greeks", "first", "--format", "csv",
+    ]);
+    assert_eq!(all.status.code(), Some(3), "{}", stderr(&all));
+    assert_eq!(first.status.code(), Some(3), "{}", stderr(&first));
+    let table = |o: &Output| -> Vec<Vec<String>> {
+        stdout(o)
+            .lines()
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let (a, f) = (table(&all), table(&first));
+    let head = &f[0];
+    assert_eq!(
+        head[8..].join(","),
+        "price,delta,vega,theta,rho,error",
+        "{head:?}"
+    );
+    assert!(!head.iter().any(|h| h == "gamma" || h == "charm"));
+    assert_eq!(f.len(), 6, "no row dropped");
+    for name in ["price", "delta", "vega", "theta", "rho", "error"] {
+        let ia = a[0].iter().position(|h| h == name).unwrap();
+        let jf = f[0].iter().position(|h| h == name).unwrap();
+        for r in 1..f.len() {
+            let (x, y) = (&a[r][ia], &f[r][jf]);
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) if x.is_finite() => {
+                    assert!(
+                        (x - y).abs() <= 1e-13 * x.abs().max(1e-12),
+                        "{name} row {r}: {x} vs {y}"
+                    )
+                }
+                _ => assert_eq!(x, y, "{name} row {r}"),
+            }
+        }
+    }
+    assert!(f[5].last().unwrap().contains("invalid spot"), "{:?}", f[5]);
+    // Without a file the option is refused.
+    let o = wh(&["price", "--greeks", "first"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
 #[test]
 fn malformed_files_exit_2_naming_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
