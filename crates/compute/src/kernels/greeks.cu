@@ -1,7 +1,8 @@
 // European Black-Scholes-Merton price and Greeks, one thread per option, fp64, header-free
 // for NVRTC. The formulas of wheelhouse_pricing::black::bsm_greeks_unchecked: ln(S/K) with the
-// rounding of S/K compensated; out of the money (both ωd₁, ωd₂ < 0) the price and the N terms
-// in Jäckel's erfcx form, so deep OTM values keep their relative accuracy. Elements the kernel
+// rounding of S/K compensated; N(ωd) from erfcx on every element (no branch between the in-
+// and out-of-the-money forms), and out of the money (both ωd₁, ωd₂ < 0) the price in Jäckel's
+// erfcx form, so deep OTM values keep their relative accuracy. Elements the kernel
 // does not handle (invalid inputs, the far tails where e^{-d²/2} underflows) get status 1 and
 // are recomputed by the CPU reference.
 
