@@ -627,15 +627,7 @@ impl CudaDevice {
         self.check_fits(n, 7 * 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
-        let d = DeviceInputs::upload(
-            s,
-            batch.kind,
-            batch.spot,
-            batch.strike,
-            batch.years,
-            batch.rate,
-            batch.dividend_yield,
-        )?;
+        let d = DeviceInputs::of_batch(s, batch)?;
         let d_vol = s.clone_htod(batch.volatility).map_err(e)?;
         let (mut outs, mut st) = self.launch_greeks(&d, &d_vol)?;
         s.synchronize().map_err(e)?;
@@ -697,6 +689,19 @@ impl DeviceInputs {
         })
     }
 
+    /// The columns of a price + Greeks batch (its volatilities uploaded apart).
+    fn of_batch(s: &Arc<CudaStream>, b: &crate::OptionBatch<'_>) -> Result<DeviceInputs, String> {
+        DeviceInputs::upload(
+            s,
+            b.kind,
+            b.spot,
+            b.strike,
+            b.years,
+            b.rate,
+            b.dividend_yield,
+        )
+    }
+
     /// The columns of an IV batch (its prices uploaded apart).
     fn of_iv(s: &Arc<CudaStream>, i: &crate::IvInput<'_>) -> Result<DeviceInputs, String> {
         DeviceInputs::upload(
@@ -749,15 +754,7 @@ impl Accelerator for CudaDevice {
         self.check_fits(n, 7 * 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
-        let d = DeviceInputs::upload(
-            s,
-            batch.kind,
-            batch.spot,
-            batch.strike,
-            batch.years,
-            batch.rate,
-            batch.dividend_yield,
-        )?;
+        let d = DeviceInputs::of_batch(s, batch)?;
         let d_v = s.clone_htod(batch.volatility).map_err(e)?;
         let status = self.run_greeks(&d, &d_v, out)?;
         Ok(flagged(&status))

@@ -901,14 +901,21 @@ fn any_region1(st: &Soa) -> bool {
     any
 }
 
-/// Phase 2: the first Householder step of every lane.
+/// The asymptotic series of every lane at its current `s` where the group needs it (`R1`),
+/// zeros otherwise (unused then).
 #[inline(always)]
-fn phase_step<const R1: bool>(st: &mut Soa) {
-    let bx1 = if R1 {
+fn series_if<const R1: bool>(st: &Soa) -> [f64; LANES] {
+    if R1 {
         asymptotic_lanes(&st.x, &st.s)
     } else {
         [0.0; LANES]
-    };
+    }
+}
+
+/// Phase 2: the first Householder step of every lane.
+#[inline(always)]
+fn phase_step<const R1: bool>(st: &mut Soa) {
+    let bx1 = series_if::<R1>(st);
     for (i, &b) in bx1.iter().enumerate() {
         let mut l = st.get(i);
         step::<R1>(&mut l, b);
@@ -920,11 +927,7 @@ fn phase_step<const R1: bool>(st: &mut Soa) {
 /// lanes that had converged keep their first result; the others must converge now).
 #[inline(always)]
 fn phase_second_step<const R1: bool>(st: &mut Soa) {
-    let bx1 = if R1 {
-        asymptotic_lanes(&st.x, &st.s)
-    } else {
-        [0.0; LANES]
-    };
+    let bx1 = series_if::<R1>(st);
     for (i, &b) in bx1.iter().enumerate() {
         let l = st.get(i);
         let mut m = l;
