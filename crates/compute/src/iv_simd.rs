@@ -23,7 +23,7 @@ use crate::batch::{IvInput, Status};
 use wheelhouse_pricing::ExerciseStyle;
 use wheelhouse_pricing::iv::implied_volatility_bsm;
 // Region bounds and the step criterion must match the scalar solver exactly.
-use wheelhouse_pricing::iv::{ASYM_C, ETA, STEP_TOLERANCE, TAU};
+use wheelhouse_pricing::iv::{ASYM_C, ASYM_N, ETA, STEP_TOLERANCE, TAU};
 use wheelhouse_pricing::normal::{
     A, AS241_A, AS241_B, AS241_C, AS241_D, AS241_E, AS241_F, B, C, D, P, Q,
 };
@@ -320,47 +320,34 @@ fn small_t_scaled(h: f64, t: f64) -> f64 {
     2.0 * sum
 }
 
-/// `b/b'` in region 1 (h ≪ 0, the asymptotic expansion) for every lane of a group at
-/// (x, s), h and t formed as [`eval`] forms them: the scalar solver's series with all of its
-/// terms (those it stops before are below 1e-17 of the sum: with |h + t| > 11.9 the n-th term
-/// is about (2n−1)!!/(h+t)²ⁿ of the first). The lanes are the innermost loop, so it
-/// vectorises whatever the optimisation profile unrolls.
+/// `b/b'` in region 1 (h ≪ 0, the asymptotic expansion): the scalar solver's series with all
+/// of its terms (those it stops before are below 1e-17 of the sum: with |h + t| > 11.9 the
+/// n-th term is about (2n−1)!!/(h+t)²ⁿ of the first).
 #[inline(always)]
-fn asymptotic_lanes(x: &[f64; LANES], s: &[f64; LANES]) -> [f64; LANES] {
-    let (mut e, mut q, mut scale) = ([0.0; LANES], [0.0; LANES], [0.0; LANES]);
-    for l in 0..LANES {
-        let inv_s = 1.0 / s[l];
-        let h = x[l] * inv_s;
-        let t = 0.5 * s[l];
-        let ratio = t / h;
-        e[l] = ratio * ratio;
-        let r = (h + t) * (h - t);
-        let inv_r = 1.0 / r;
-        let hr = h * inv_r;
-        q[l] = hr * hr;
-        scale[l] = 2.0 * t * inv_r;
-    }
-    let mut sum = [0.0; LANES];
-    for (n, row) in ASYM_C.iter().enumerate().rev() {
-        // p starts at 0: fma(0, e, c) = c exactly (e finite).
-        let mut p = [0.0; LANES];
-        for &c in row[..=n].iter().rev() {
-            for l in 0..LANES {
-                p[l] = fma(p[l], e[l], c);
-            }
+fn asymptotic_scaled(h: f64, t: f64) -> f64 {
+    let ratio = t / h;
+    let e = ratio * ratio;
+    let r = (h + t) * (h - t);
+    let inv_r = 1.0 / r;
+    let hr = h * inv_r;
+    let q = hr * hr;
+    let mut sum = 0.0;
+    for n in (0..ASYM_N).rev() {
+        let row = &ASYM_C[n];
+        let mut p = row[n];
+        for m in (0..n).rev() {
+            p = fma(p, e, row[m]);
         }
-        for l in 0..LANES {
-            sum[l] = fma(sum[l], q[l], p[l]);
-        }
+        sum = fma(sum, q, p);
     }
-    std::array::from_fn(|l| scale[l] * sum[l])
+    2.0 * t * inv_r * sum
 }
 
 /// The out-of-the-money normalised call at `s`; `R1`: some lane of the group may be in the
-/// asymptotic region, and `bx1` is its series at (x, s) from [`asymptotic_lanes`] (computed
-/// only then; a lane's result does not depend on `R1` otherwise).
+/// asymptotic region (its series is computed only then; a lane's result does not depend on
+/// `R1` otherwise).
 #[inline(always)]
-fn eval<const R1: bool>(x: f64, s: f64, inv_s: f64, b_max: f64, inv_b_max: f64, bx1: f64) -> Eval {
+fn eval<const R1: bool>(x: f64, s: f64, inv_s: f64, b_max: f64, inv_b_max: f64) -> Eval {
     let h = x * inv_s;
     let t = 0.5 * s;
     let q = h * h + t * t;
@@ -398,6 +385,7 @@ fn eval<const R1: bool>(x: f64, s: f64, inv_s: f64, b_max: f64, inv_b_max: f64, 
     );
     let b_c = first - second;
     let r1 = R1 && region1;
+    let bx1 = if R1 { asymptotic_scaled(h, t) } else { 0.0 };
     let scaled = !upper && (r1 || region2 || diff);
     let bx_s = sel(r1, bx1, sel(region2, bx2, bx3));
     let b = sel(upper, b_up, sel(scaled, vega * bx_s, b_c)).max(0.0);
@@ -638,7 +626,7 @@ fn setup(
     let s_u = s_c + SQRT_PI_OVER_2 * (2.0 - ome);
     let s_n = sel(lower_half, s_l, s_u);
     let inv_s_n = 1.0 / s_n;
-    let en = eval::<false>(x, s_n, inv_s_n, b_max, inv_b_max, 0.0);
+    let en = eval::<false>(x, s_n, inv_s_n, b_max, inv_b_max);
     ok &= !en.region1;
     let b_n = en.b;
     let inv_v_n = 1.0 / en.vega;
@@ -737,7 +725,7 @@ fn setup(
 
 /// One Householder(3) step on the lane's objective.
 #[inline(always)]
-fn step<const R1: bool>(l: &mut Lane, bx1: f64) {
+fn step<const R1: bool>(l: &mut Lane) {
     let x = l.x;
     let s = l.s;
     let inv_s = 1.0 / s;
@@ -746,7 +734,7 @@ fn step<const R1: bool>(l: &mut Lane, bx1: f64) {
     let hh_over_s = h * h * inv_s;
     let b2 = hh_over_s - 0.25 * s;
     let b3 = b2 * b2 - 3.0 * hh_over_s * inv_s - 0.25;
-    let e = eval::<R1>(x, s, inv_s, l.b_max, l.inv_b_max, bx1);
+    let e = eval::<R1>(x, s, inv_s, l.b_max, l.inv_b_max);
     let low = l.obj == OBJ_LOW;
     let high = l.obj == OBJ_HIGH;
     // Highest: γ = b'/(b_max − b).
@@ -901,24 +889,12 @@ fn any_region1(st: &Soa) -> bool {
     any
 }
 
-/// The asymptotic series of every lane at its current `s` where the group needs it (`R1`),
-/// zeros otherwise (unused then).
-#[inline(always)]
-fn series_if<const R1: bool>(st: &Soa) -> [f64; LANES] {
-    if R1 {
-        asymptotic_lanes(&st.x, &st.s)
-    } else {
-        [0.0; LANES]
-    }
-}
-
 /// Phase 2: the first Householder step of every lane.
 #[inline(always)]
 fn phase_step<const R1: bool>(st: &mut Soa) {
-    let bx1 = series_if::<R1>(st);
-    for (i, &b) in bx1.iter().enumerate() {
+    for i in 0..LANES {
         let mut l = st.get(i);
-        step::<R1>(&mut l, b);
+        step::<R1>(&mut l);
         st.put(i, &l);
     }
 }
@@ -927,11 +903,10 @@ fn phase_step<const R1: bool>(st: &mut Soa) {
 /// lanes that had converged keep their first result; the others must converge now).
 #[inline(always)]
 fn phase_second_step<const R1: bool>(st: &mut Soa) {
-    let bx1 = series_if::<R1>(st);
-    for (i, &b) in bx1.iter().enumerate() {
+    for i in 0..LANES {
         let l = st.get(i);
         let mut m = l;
-        step::<R1>(&mut m, b);
+        step::<R1>(&mut m);
         let redo = !l.converged;
         st.s[i] = sel(redo, m.s, l.s);
         st.ok[i] = (redo && m.ok && m.converged) || (!redo && l.ok);
