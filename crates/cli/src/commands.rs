@@ -306,15 +306,10 @@ pub fn price(args: PriceArgs, format: Option<Format>, threads: Option<usize>) ->
         };
         match args.greeks {
             GreeksSet::All => append(&mut out, be.greeks(&batch).map_err(anyhow::Error::from)?),
-            GreeksSet::First => {
-                let part = be.first_order(&batch).map_err(anyhow::Error::from)?;
-                first.price.extend(part.price);
-                first.delta.extend(part.delta);
-                first.vega.extend(part.vega);
-                first.theta.extend(part.theta);
-                first.rho.extend(part.rho);
-                first.status.extend(part.status);
-            }
+            GreeksSet::First => append_first(
+                &mut first,
+                be.first_order(&batch).map_err(anyhow::Error::from)?,
+            ),
         }
         pb.set_position(end as u64);
         start = end;
@@ -367,6 +362,15 @@ fn append(out: &mut GreeksBatch, part: GreeksBatch) {
     out.vanna.extend(part.vanna);
     out.volga.extend(part.volga);
     out.charm.extend(part.charm);
+    out.status.extend(part.status);
+}
+
+fn append_first(out: &mut FirstOrderBatch, part: FirstOrderBatch) {
+    out.price.extend(part.price);
+    out.delta.extend(part.delta);
+    out.vega.extend(part.vega);
+    out.theta.extend(part.theta);
+    out.rho.extend(part.rho);
     out.status.extend(part.status);
 }
 

@@ -552,27 +552,14 @@ impl CudaDevice {
         input: &crate::IvInput<'_>,
         reps: usize,
     ) -> Result<(f64, f64), String> {
-        let n = input.len().map_err(|e| e.to_string())?;
-        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
-        let s = &self.stream;
-        let e = |e: cudarc::driver::DriverError| e.to_string();
-        let d = DeviceInputs::of_iv(s, input)?;
-        let d_p = s.clone_htod(input.price).map_err(e)?;
-        s.synchronize().map_err(e)?;
-        // Output buffers allocated once, as a resident pipeline keeps them.
-        let (mut d_iv, mut d_st) = self.run_iv(&d, &d_p)?;
-        let (mut outs, mut g_st) = self.launch_greeks(&d, &d_iv)?;
-        s.synchronize().map_err(e)?;
+        let mut c = self.resident_chain(input)?;
         let (mut iv_best, mut chain_best) = (f64::INFINITY, f64::INFINITY);
         for _ in 0..reps.max(1) {
             let t = std::time::Instant::now();
-            self.launch_iv(&d, &d_p, &mut d_iv, &mut d_st)?;
-            s.synchronize().map_err(e)?;
+            self.run_resident(&mut c, false)?;
             iv_best = iv_best.min(t.elapsed().as_secs_f64());
             let t = std::time::Instant::now();
-            self.launch_iv(&d, &d_p, &mut d_iv, &mut d_st)?;
-            self.launch_greeks_into(&d, &d_iv, &mut outs, &mut g_st)?;
-            s.synchronize().map_err(e)?;
+            self.run_resident(&mut c, true)?;
             chain_best = chain_best.min(t.elapsed().as_secs_f64());
         }
         Ok((iv_best, chain_best))
@@ -589,25 +576,47 @@ impl CudaDevice {
         input: &crate::IvInput<'_>,
         seconds: f64,
     ) -> Result<Vec<(f64, f64)>, String> {
+        let mut c = self.resident_chain(input)?;
+        let start = std::time::Instant::now();
+        let mut log = Vec::new();
+        while start.elapsed().as_secs_f64() < seconds {
+            let t = std::time::Instant::now();
+            self.run_resident(&mut c, true)?;
+            log.push((start.elapsed().as_secs_f64(), t.elapsed().as_secs_f64()));
+        }
+        Ok(log)
+    }
+
+    /// An IV batch's columns on the device with the chain's output buffers, allocated once
+    /// (as a resident pipeline keeps them) by a first, synchronised run.
+    fn resident_chain(&self, input: &crate::IvInput<'_>) -> Result<ResidentChain, String> {
         let n = input.len().map_err(|e| e.to_string())?;
         self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
         let d = DeviceInputs::of_iv(s, input)?;
-        let d_p = s.clone_htod(input.price).map_err(e)?;
-        let (mut d_iv, mut d_st) = self.run_iv(&d, &d_p)?;
-        let (mut outs, mut g_st) = self.launch_greeks(&d, &d_iv)?;
+        let price = s.clone_htod(input.price).map_err(e)?;
+        let (iv, iv_status) = self.run_iv(&d, &price)?;
+        let (greeks, greeks_status) = self.launch_greeks(&d, &iv)?;
         s.synchronize().map_err(e)?;
-        let start = std::time::Instant::now();
-        let mut log = Vec::new();
-        while start.elapsed().as_secs_f64() < seconds {
-            let t = std::time::Instant::now();
-            self.launch_iv(&d, &d_p, &mut d_iv, &mut d_st)?;
-            self.launch_greeks_into(&d, &d_iv, &mut outs, &mut g_st)?;
-            s.synchronize().map_err(e)?;
-            log.push((start.elapsed().as_secs_f64(), t.elapsed().as_secs_f64()));
+        Ok(ResidentChain {
+            d,
+            price,
+            iv,
+            iv_status,
+            greeks,
+            greeks_status,
+        })
+    }
+
+    /// One synchronised run of the resident IV kernel, then (`greeks`) price + Greeks at its
+    /// volatilities.
+    fn run_resident(&self, c: &mut ResidentChain, greeks: bool) -> Result<(), String> {
+        self.launch_iv(&c.d, &c.price, &mut c.iv, &mut c.iv_status)?;
+        if greeks {
+            self.launch_greeks_into(&c.d, &c.iv, &mut c.greeks, &mut c.greeks_status)?;
         }
-        Ok(log)
+        self.stream.synchronize().map_err(|e| e.to_string())
     }
 
     /// Resident price + 8 Greeks: seconds per launch of `bsm_greeks` on `batch` already on
@@ -653,6 +662,17 @@ impl CudaDevice {
         }
         Ok((best, 2.0 * (words * 8) as f64 / copy))
     }
+}
+
+/// An IV batch resident on the device with the IV → price + Greeks chain's output buffers
+/// (for [`CudaDevice::time_resident_iv`] and [`CudaDevice::sustain_resident_iv`]).
+struct ResidentChain {
+    d: DeviceInputs,
+    price: CudaSlice<f64>,
+    iv: CudaSlice<f64>,
+    iv_status: CudaSlice<i32>,
+    greeks: Vec<CudaSlice<f64>>,
+    greeks_status: CudaSlice<i32>,
 }
 
 /// Input columns on the device (kind as 0 = call, 1 = put).
