@@ -827,6 +827,7 @@ fn run_risk(args: &BenchArgs, format: Option<Format>, threads: Option<usize>) ->
             vol_of_vol: 0.0,
             jumps: None,
             american: false,
+            keep_paths: false,
         };
         let mut ours = Vec::new();
         let mut engines: Vec<(String, Backend, usize)> = Vec::new();

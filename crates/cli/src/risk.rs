@@ -474,6 +474,8 @@ pub fn risk(
         vol_shock: args.vol_shock,
         vol_of_vol: args.vol_of_vol,
         american: args.american,
+        // VaR and CVaR only: a GPU keeps the paths on the device.
+        keep_paths: false,
         jumps: match args.jumps.as_deref() {
             None => None,
             Some([i, m, sd]) => Some(wheelhouse_risk::mc::Jumps {

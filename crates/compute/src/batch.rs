@@ -695,6 +695,39 @@ impl Backend {
         }
     }
 
+    /// [`Backend::mc_tail`] past the book's checks.
+    pub(crate) fn try_mc_tail(
+        &self,
+        book: &crate::mc::McBook<'_>,
+        paths: usize,
+        spec: &crate::mc::TailSpec,
+        progress: &mut dyn FnMut(u64),
+    ) -> Option<crate::mc::McTail> {
+        if paths < crate::cuda::MIN_DEVICE_PATHS || book.american {
+            return None;
+        }
+        let a = self.accel()?;
+        if !self.force_device && paths < a.min_paths() {
+            return None;
+        }
+        // The policy's batch factor sets the launch size (path p is the same in any launch).
+        let per_launch = ((paths as f64 * self.scales.batch()).ceil() as usize).clamp(1, paths);
+        match a.mc_tail(book, paths, spec, per_launch, progress) {
+            Ok(t) => {
+                tracing::debug!(
+                    "mc_tail: {paths} paths on {}, {} kept for the tail",
+                    a.describe(),
+                    t.index.len()
+                );
+                Some(t)
+            }
+            Err(why) => {
+                self.fell_back(a.as_ref(), &why);
+                None
+            }
+        }
+    }
+
     pub(crate) fn try_accelerated(
         &self,
         book: &crate::mc::McBook<'_>,

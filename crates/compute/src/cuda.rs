@@ -30,6 +30,13 @@ pub const MC_SOURCE: &str = include_str!("kernels/mc.cu");
 pub const GREEKS_SOURCE: &str = include_str!("kernels/greeks.cu");
 /// The implied-volatility kernel's source (without its coefficient header).
 pub const IV_SOURCE: &str = include_str!("kernels/iv.cu");
+/// The Monte Carlo tail-reduction kernels' source.
+pub const TAIL_SOURCE: &str = include_str!("kernels/tail.cu");
+/// Histogram bins of the tail reduction (`TAIL_BINS` in kernels/tail.cu).
+const TAIL_BINS: usize = 4096;
+/// Blocks of its first pass (`TAIL_SCAN_BLOCKS`), each with `TAIL_SCAN_THREADS` threads.
+const TAIL_SCAN_BLOCKS: u32 = 512;
+const TAIL_SCAN_THREADS: u32 = 256;
 /// Fewest paths for which a device is even considered (below, the CPU always runs).
 pub const MIN_DEVICE_PATHS: usize = 64;
 /// Most underlyings the Monte Carlo kernel handles (its per-thread arrays).
@@ -47,6 +54,22 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// Why it could not, as text (the caller falls back to the CPU).
     fn mc_pnl(&self, book: &McBook<'_>, first_path: u64, out: &mut [f64]) -> Result<(), String>;
+    /// A whole Monte Carlo run of `paths` paths (0, 1, …), launched `per_launch` paths at a
+    /// time, reduced to its tail ([`crate::McTail`]) without bringing every path's P&L back;
+    /// `progress(paths done)` after each launch.
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller runs the paths on the CPU).
+    fn mc_tail(
+        &self,
+        _book: &McBook<'_>,
+        _paths: usize,
+        _spec: &crate::TailSpec,
+        _per_launch: usize,
+        _progress: &mut dyn FnMut(u64),
+    ) -> Result<crate::McTail, String> {
+        Err("no Monte Carlo tail reduction".into())
+    }
     /// Fewest European elements worth sending for price + Greeks.
     fn min_greeks(&self) -> usize {
         usize::MAX
@@ -125,6 +148,7 @@ pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     mc: CudaFunction,
+    tail: [CudaFunction; 4],
     greeks: CudaFunction,
     iv: CudaFunction,
     name: String,
@@ -162,6 +186,7 @@ pub fn module_source() -> String {
     let mut s = mc_source();
     s.push_str(GREEKS_SOURCE);
     s.push_str(&iv_source());
+    s.push_str(TAIL_SOURCE);
     s
 }
 
@@ -349,6 +374,11 @@ impl CudaDevice {
         let mc = module
             .load_function("mc_pnl")
             .map_err(|e| format!("mc_pnl: {e}"))?;
+        let mut tail = Vec::with_capacity(4);
+        for f in ["tail_scan", "tail_hist", "tail_threshold", "tail_gather"] {
+            tail.push(module.load_function(f).map_err(|e| format!("{f}: {e}"))?);
+        }
+        let tail: [CudaFunction; 4] = tail.try_into().map_err(|_| "tail kernels".to_string())?;
         let greeks = module
             .load_function("bsm_greeks")
             .map_err(|e| format!("bsm_greeks: {e}"))?;
@@ -360,6 +390,7 @@ impl CudaDevice {
             ctx,
             stream,
             mc,
+            tail,
             greeks,
             iv,
             name,
@@ -852,6 +883,184 @@ impl Accelerator for CudaDevice {
     }
 
     fn mc_pnl(&self, book: &McBook<'_>, first_path: u64, out: &mut [f64]) -> Result<(), String> {
+        let n = out.len();
+        let (free, _) = self.memory()?;
+        if n * 8 + 4096 > free {
+            return Err(format!(
+                "{n} paths need {} bytes of device memory, {free} free",
+                n * 8
+            ));
+        }
+        let db = McDeviceBook::upload(&self.stream, book)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let mut d_out = s.alloc_zeros::<f64>(n.max(1)).map_err(e)?;
+        self.launch_mc(&db, first_path, n, &mut d_out.slice_mut(..))?;
+        let host = s.clone_dtoh(&d_out).map_err(e)?;
+        out.copy_from_slice(&host[..n]);
+        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
+            return Err(format!(
+                "path {} gave a non-finite P&L on the device",
+                first_path + i as u64
+            ));
+        }
+        Ok(())
+    }
+
+    fn mc_tail(
+        &self,
+        book: &McBook<'_>,
+        paths: usize,
+        spec: &crate::TailSpec,
+        per_launch: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<crate::McTail, String> {
+        let n_i = i32::try_from(paths).map_err(|_| format!("{paths} paths: too many"))?;
+        // P&L, and the gathered (index, P&L) pairs (at most every path).
+        let (free, _) = self.memory()?;
+        let bytes = paths.saturating_mul(8 + 4 + 8) + (spec.batches + 1) * TAIL_BINS * 4;
+        if bytes + (1 << 20) > free {
+            return Err(format!(
+                "{paths} paths need {bytes} bytes of device memory, {free} free"
+            ));
+        }
+        let db = McDeviceBook::upload(&self.stream, book)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        // SAFETY: uninitialised device memory; the launches below write every one of its
+        // `paths` elements (thread j of a launch writes element first + j) before the tail
+        // kernels read them.
+        let mut d_pnl = unsafe { s.alloc::<f64>(paths) }.map_err(e)?;
+        let per_launch = per_launch.clamp(1, paths);
+        let mut first = 0usize;
+        while first < paths {
+            let m = per_launch.min(paths - first);
+            self.launch_mc(&db, first as u64, m, &mut d_pnl.slice_mut(first..first + m))?;
+            first += m;
+            if first < paths {
+                s.synchronize().map_err(e)?;
+            }
+            progress(first as u64);
+        }
+        // Histogram rows: the batches that have paths, then the whole run.
+        let per = paths.checked_div(spec.batches).unwrap_or(0);
+        let batches = if per > 0 { spec.batches } else { 0 };
+        let mut need: Vec<i32> = vec![i32::try_from(spec.need(per)).unwrap_or(i32::MAX); batches];
+        need.push(i32::try_from(spec.need(paths)).unwrap_or(n_i));
+        let rows = need.len();
+        let d_need = s.clone_htod(&need).map_err(e)?;
+        let mut range = s.clone_htod(&[u64::MAX, 0u64]).map_err(e)?;
+        let mut first_bad = s.clone_htod(&[n_i]).map_err(e)?;
+        let mut block_sum = s.alloc_zeros::<f64>(TAIL_SCAN_BLOCKS as usize).map_err(e)?;
+        let mut hist = s.alloc_zeros::<u32>(rows * TAIL_BINS).map_err(e)?;
+        let mut threshold = s.clone_htod(&[(TAIL_BINS - 1) as i32]).map_err(e)?;
+        let mut count = s.alloc_zeros::<u32>(1).map_err(e)?;
+        // SAFETY: written by `tail_gather` up to `count` elements, the only ones read back.
+        let mut out_index = unsafe { s.alloc::<i32>(paths) }.map_err(e)?;
+        // SAFETY: as above.
+        let mut out_pnl = unsafe { s.alloc::<f64>(paths) }.map_err(e)?;
+        let (per_i, batches_i) = (
+            i32::try_from(per).map_err(|_| "batch too long".to_string())?,
+            i32::try_from(batches).map_err(|_| "too many batches".to_string())?,
+        );
+        let grid = |block: u32| LaunchConfig {
+            grid_dim: ((paths as u32).div_ceil(block), 1, 1),
+            block_dim: (block, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = s.launch_builder(&self.tail[0]);
+        b.arg(&n_i)
+            .arg(&d_pnl)
+            .arg(&mut range)
+            .arg(&mut first_bad)
+            .arg(&mut block_sum);
+        // SAFETY: matches `tail_scan(int, const double*, u64*, int*, double*)`; `d_pnl` holds
+        // `paths` elements, `range` 2, `first_bad` 1, `block_sum` one per block of the grid.
+        unsafe {
+            b.launch(LaunchConfig {
+                grid_dim: (TAIL_SCAN_BLOCKS, 1, 1),
+                block_dim: (TAIL_SCAN_THREADS, 1, 1),
+                shared_mem_bytes: 0,
+            })
+        }
+        .map_err(|e| format!("tail_scan: {e}"))?;
+        let mut b = s.launch_builder(&self.tail[1]);
+        b.arg(&n_i)
+            .arg(&d_pnl)
+            .arg(&per_i)
+            .arg(&batches_i)
+            .arg(&range)
+            .arg(&mut hist);
+        // SAFETY: matches `tail_hist(int, const double*, int, int, const u64*, u32*)`; `hist`
+        // has (batches + 1) rows of TAIL_BINS, the rows the kernel indexes; threads ≥ n return.
+        unsafe { b.launch(grid(256)) }.map_err(|e| format!("tail_hist: {e}"))?;
+        let mut b = s.launch_builder(&self.tail[2]);
+        b.arg(&hist).arg(&d_need).arg(&mut threshold);
+        // SAFETY: matches `tail_threshold(const u32*, const int*, int*)`; one 32-thread block
+        // per row, `need` has one entry per row.
+        unsafe {
+            b.launch(LaunchConfig {
+                grid_dim: (rows as u32, 1, 1),
+                block_dim: (32, 1, 1),
+                shared_mem_bytes: 0,
+            })
+        }
+        .map_err(|e| format!("tail_threshold: {e}"))?;
+        let mut b = s.launch_builder(&self.tail[3]);
+        b.arg(&n_i)
+            .arg(&d_pnl)
+            .arg(&range)
+            .arg(&threshold)
+            .arg(&mut count)
+            .arg(&mut out_index)
+            .arg(&mut out_pnl);
+        // SAFETY: matches `tail_gather(int, const double*, const u64*, const int*, u32*, int*,
+        // double*)`; the outputs hold `paths` elements, at most one per path is written; the
+        // block size is a multiple of 32 (the warp vote).
+        unsafe { b.launch(grid(256)) }.map_err(|e| format!("tail_gather: {e}"))?;
+        let bad = s.clone_dtoh(&first_bad).map_err(e)?[0];
+        if bad < n_i {
+            return Err(format!("path {bad} gave a non-finite P&L on the device"));
+        }
+        let kept = s.clone_dtoh(&count).map_err(e)?[0] as usize;
+        let sums = s.clone_dtoh(&block_sum).map_err(e)?;
+        let mut index = vec![0i32; kept];
+        let mut pnl = vec![0.0f64; kept];
+        if kept > 0 {
+            s.memcpy_dtoh(&out_index.slice(..kept), index.as_mut_slice())
+                .map_err(e)?;
+            s.memcpy_dtoh(&out_pnl.slice(..kept), pnl.as_mut_slice())
+                .map_err(e)?;
+        }
+        Ok(crate::McTail {
+            paths,
+            pnl_sum: sums.iter().sum(),
+            index: index.into_iter().map(|i| i as u64).collect(),
+            pnl,
+        })
+    }
+}
+
+/// A Monte Carlo book's constants on the device (one upload per run), in the form `mc_pnl`
+/// takes them.
+struct McDeviceBook {
+    key: [u32; 2],
+    nu: i32,
+    steps: i32,
+    dt: f64,
+    n_stock: i32,
+    n_opt: i32,
+    vol_of_vol: f64,
+    jumps: (i32, f64, f64, f64),
+    /// base, scale, cholesky, spot, stock quantity, then per option: sign, strike, ln strike,
+    /// years left at the horizon, (r − q)·t, e^{−qt}, e^{−rt}, volatility, quantity, value now.
+    f: Vec<CudaSlice<f64>>,
+    /// Stock underlying, option underlying.
+    i: Vec<CudaSlice<i32>>,
+}
+
+impl McDeviceBook {
+    fn upload(s: &Arc<CudaStream>, book: &McBook<'_>) -> Result<McDeviceBook, String> {
         let nu = book.spot.len();
         if nu > MC_MAX_UNDERLYINGS {
             return Err(format!(
@@ -860,14 +1069,6 @@ impl Accelerator for CudaDevice {
         }
         if book.american {
             return Err("American revaluation runs on the CPU".into());
-        }
-        let n = out.len();
-        let (free, _) = self.memory()?;
-        if n * 8 + 4096 > free {
-            return Err(format!(
-                "{n} paths need {} bytes of device memory, {free} free",
-                n * 8
-            ));
         }
         let h = f64::from(book.steps) * book.dt;
         let steps = f64::from(book.steps);
@@ -898,98 +1099,103 @@ impl Accelerator for CudaDevice {
             .collect();
         let opt_vol: Vec<f64> = book.option_vol.iter().map(|v| v + book.vol_shock).collect();
         let stock_u: Vec<i32> = book.stock_underlying.iter().map(|&u| u as i32).collect();
-        let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
         // One element in every buffer, so empty position lists still give valid pointers.
-        let up_f = |v: &[f64]| {
-            if v.is_empty() {
-                s.clone_htod(&[0.0f64][..])
-            } else {
-                s.clone_htod(v)
-            }
-        };
-        let up_i = |v: &[i32]| {
-            if v.is_empty() {
-                s.clone_htod(&[0i32][..])
-            } else {
-                s.clone_htod(v)
-            }
-        };
-        let d_base = up_f(&base).map_err(e)?;
-        let d_scale = up_f(&scale).map_err(e)?;
-        let d_chol = up_f(book.cholesky).map_err(e)?;
-        let d_spot = up_f(book.spot).map_err(e)?;
-        let d_su = up_i(&stock_u).map_err(e)?;
-        let d_sq = up_f(book.stock_quantity).map_err(e)?;
-        let d_ou = up_i(&opt_u).map_err(e)?;
-        let d_ow = up_f(&opt_w).map_err(e)?;
-        let d_ok = up_f(book.option_strike).map_err(e)?;
-        let d_olk = up_f(&opt_ln_k).map_err(e)?;
-        let d_ot = up_f(&opt_t).map_err(e)?;
-        let d_orq = up_f(&opt_rq_t).map_err(e)?;
-        let d_odq = up_f(&opt_dq).map_err(e)?;
-        let d_odr = up_f(&opt_dr).map_err(e)?;
-        let d_ov = up_f(&opt_vol).map_err(e)?;
-        let d_oq = up_f(book.option_quantity).map_err(e)?;
-        let d_o0 = up_f(book.option_value_now).map_err(e)?;
-        let mut d_out = s.alloc_zeros::<f64>(n.max(1)).map_err(e)?;
-        let key = key_of(book.seed);
-        let (n_i, nu_i, steps_i) = (n as i32, nu as i32, book.steps as i32);
-        let (ns_i, no_i) = (stock_u.len() as i32, no as i32);
-        let (jumps, ji, jm, jsd) = match book.jumps {
-            Some(j) => (1i32, j.intensity, j.mean, j.sd),
-            None => (0, 0.0, 0.0, 0.0),
-        };
+        let f = [
+            &base[..],
+            &scale,
+            book.cholesky,
+            book.spot,
+            book.stock_quantity,
+            &opt_w,
+            book.option_strike,
+            &opt_ln_k,
+            &opt_t,
+            &opt_rq_t,
+            &opt_dq,
+            &opt_dr,
+            &opt_vol,
+            book.option_quantity,
+            book.option_value_now,
+        ]
+        .into_iter()
+        .map(|v| s.clone_htod(if v.is_empty() { &[0.0f64][..] } else { v }))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(e)?;
+        let i = [&stock_u[..], &opt_u]
+            .into_iter()
+            .map(|v| s.clone_htod(if v.is_empty() { &[0i32][..] } else { v }))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        Ok(McDeviceBook {
+            key: key_of(book.seed),
+            nu: nu as i32,
+            steps: book.steps as i32,
+            dt: book.dt,
+            n_stock: stock_u.len() as i32,
+            n_opt: no as i32,
+            vol_of_vol: book.vol_of_vol,
+            jumps: match book.jumps {
+                Some(j) => (1, j.intensity, j.mean, j.sd),
+                None => (0, 0.0, 0.0, 0.0),
+            },
+            f,
+            i,
+        })
+    }
+}
+
+impl CudaDevice {
+    /// `mc_pnl` for paths `first_path .. first_path + n` into `out` (at least `n` elements).
+    fn launch_mc(
+        &self,
+        db: &McDeviceBook,
+        first_path: u64,
+        n: usize,
+        out: &mut cudarc::driver::CudaViewMut<'_, f64>,
+    ) -> Result<(), String> {
+        if out.len() < n {
+            return Err("mc_pnl: the output is shorter than the launch".into());
+        }
+        let n_i = i32::try_from(n).map_err(|_| format!("{n} paths: too many"))?;
         let cfg = LaunchConfig {
             grid_dim: ((n as u32).div_ceil(128), 1, 1),
             block_dim: (128, 1, 1),
             shared_mem_bytes: 0,
         };
-        let mut b = s.launch_builder(&self.mc);
+        let (f, i) = (&db.f, &db.i);
+        let mut b = self.stream.launch_builder(&self.mc);
         b.arg(&n_i)
             .arg(&first_path)
-            .arg(&key[0])
-            .arg(&key[1])
-            .arg(&steps_i)
-            .arg(&book.dt)
-            .arg(&nu_i)
-            .arg(&d_base)
-            .arg(&d_scale)
-            .arg(&d_chol)
-            .arg(&d_spot)
-            .arg(&ns_i)
-            .arg(&d_su)
-            .arg(&d_sq)
-            .arg(&no_i)
-            .arg(&d_ou)
-            .arg(&d_ow)
-            .arg(&d_ok)
-            .arg(&d_olk)
-            .arg(&d_ot)
-            .arg(&d_orq)
-            .arg(&d_odq)
-            .arg(&d_odr)
-            .arg(&d_ov)
-            .arg(&d_oq)
-            .arg(&d_o0)
-            .arg(&book.vol_of_vol)
-            .arg(&jumps)
-            .arg(&ji)
-            .arg(&jm)
-            .arg(&jsd)
-            .arg(&mut d_out);
-        // SAFETY: the argument list matches `mc_pnl`'s signature in kernels/mc.cu one for one
-        // (types and order), every buffer holds at least the elements the kernel reads for
-        // the counts passed, and `d_out` has `n` elements for threads 0..n.
-        unsafe { b.launch(cfg) }.map_err(|e| format!("launch: {e}"))?;
-        let host = s.clone_dtoh(&d_out).map_err(e)?;
-        out.copy_from_slice(&host[..n]);
-        if let Some(i) = out.iter().position(|v| !v.is_finite()) {
-            return Err(format!(
-                "path {} gave a non-finite P&L on the device",
-                first_path + i as u64
-            ));
+            .arg(&db.key[0])
+            .arg(&db.key[1])
+            .arg(&db.steps)
+            .arg(&db.dt)
+            .arg(&db.nu)
+            .arg(&f[0])
+            .arg(&f[1])
+            .arg(&f[2])
+            .arg(&f[3])
+            .arg(&db.n_stock)
+            .arg(&i[0])
+            .arg(&f[4])
+            .arg(&db.n_opt)
+            .arg(&i[1]);
+        for col in &f[5..] {
+            b.arg(col);
         }
+        b.arg(&db.vol_of_vol)
+            .arg(&db.jumps.0)
+            .arg(&db.jumps.1)
+            .arg(&db.jumps.2)
+            .arg(&db.jumps.3)
+            .arg(out);
+        // SAFETY: the argument list matches `mc_pnl`'s signature in kernels/mc.cu one for one
+        // (types and order: n, first path, key, steps, dt, nu, base, scale, cholesky, spot,
+        // stocks (count, underlying, quantity), options (count, underlying, ten columns), vol
+        // of vol, jumps, out), every buffer holds at least the elements the kernel reads for
+        // the counts passed, and `out` has `n` elements for threads 0..n.
+        unsafe { b.launch(cfg) }.map_err(|e| format!("launch: {e}"))?;
         Ok(())
     }
 }

@@ -163,7 +163,65 @@ struct Scratch {
     failures: Vec<(usize, PricingError)>,
 }
 
+/// The part of a Monte Carlo run that VaR and CVaR need, for [`Backend::mc_tail`]: the run's
+/// largest losses and those of each of `batches` equal batches (the batch-means standard
+/// errors).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TailSpec {
+    /// VaR confidence α in (0, 1).
+    pub confidence: f64,
+    /// Batches of `paths / batches` paths whose own largest losses are kept too (0: none).
+    pub batches: usize,
+}
+
+impl TailSpec {
+    /// How many of the largest losses of `m` values VaR and CVaR read: VaR is the ⌈α·m⌉-th
+    /// smallest loss (at least the first), CVaR averages it with the ones above.
+    pub fn need(&self, m: usize) -> usize {
+        if m == 0 {
+            return 0;
+        }
+        let k = ((self.confidence * m as f64).ceil() as usize).clamp(1, m);
+        m - k + 1
+    }
+}
+
+/// A Monte Carlo run reduced on the device ([`Backend::mc_tail`]): its path count, the sum of
+/// every path's P&L, and a set of paths `{ℓ ≥ c}` for some loss `c` (`ℓ` = −P&L) that holds at
+/// least [`TailSpec::need`] of the largest losses of the run and of every batch, in no
+/// particular order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct McTail {
+    /// Paths in the run.
+    pub paths: usize,
+    /// Sum of every path's P&L.
+    pub pnl_sum: f64,
+    /// Path index of each kept path.
+    pub index: Vec<u64>,
+    /// P&L of each kept path.
+    pub pnl: Vec<f64>,
+}
+
 impl Backend {
+    /// A whole run of `paths` paths (0, 1, …) reduced on the accelerator to its tail
+    /// ([`McTail`]), the P&L of every path staying on the device; `progress(paths done)` after
+    /// each launch. `Ok(None)` when no accelerator takes the run (none, too few paths, an
+    /// American book) or it failed (logged and counted): the caller then runs
+    /// [`Backend::mc_pnl`] on the CPU.
+    ///
+    /// # Errors
+    /// A bad book, as [`Backend::mc_pnl`].
+    pub fn mc_tail(
+        &self,
+        book: &McBook<'_>,
+        paths: usize,
+        spec: &TailSpec,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<Option<McTail>, BatchError> {
+        book.check()?;
+        Ok(self.try_mc_tail(book, paths, spec, progress))
+    }
+
     /// P&L of `book` on paths `first_path .. first_path + out.len()`, into `out`.
     ///
     /// # Errors

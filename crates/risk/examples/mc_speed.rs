@@ -41,6 +41,8 @@ fn main() {
             sd: 0.08,
         }),
         american,
+        // The figure a user gets: a GPU reduces the run to its tail on the device.
+        keep_paths: false,
     };
     let choice = match device {
         "cuda" | "compare" => DeviceChoice::Cuda,
@@ -73,9 +75,26 @@ fn main() {
             let w = simulate(&u, &c, &p, &s, &b).unwrap();
             warm.push((t.elapsed().as_secs_f64(), w.paths_seconds));
         }
+        // The same run with every path brought back: the device's tail reduction must give
+        // the bits of VaR/CVaR over all of its paths.
+        let keep = McSettings {
+            keep_paths: true,
+            ..s
+        };
+        let t = Instant::now();
+        let full = simulate(&u, &c, &p, &keep, &b).unwrap();
+        let full_secs = t.elapsed().as_secs_f64();
+        println!(
+            "{{\"tail_reduction\":true,\"full_paths_seconds\":{full_secs:.4},\"tail_equal_bits\":{},\"mean_rel_diff\":{:.3e},\"reduced\":\"{:?}\",\"full\":\"{:?}\"}}",
+            format!("{:?}", r.tail) == format!("{:?}", full.tail),
+            (r.mean_pnl - full.mean_pnl).abs() / full.mean_pnl.abs().max(1e-300),
+            r.tail,
+            full.tail
+        );
+        let r = full;
         let cpu = Backend::cpu(threads).unwrap();
         let t = Instant::now();
-        let rc = simulate(&u, &c, &p, &s, &cpu).unwrap();
+        let rc = simulate(&u, &c, &p, &keep, &cpu).unwrap();
         let cpu_secs = t.elapsed().as_secs_f64();
         // Scale of a path's P&L: the book's notional (Σ |quantity| × spot).
         let notional: f64 = p

@@ -18,7 +18,7 @@
 //! only on its index, and VaR is taken from the full sorted sample.
 
 use serde::Serialize;
-use wheelhouse_compute::{Backend, BatchError, McBook, McJumps};
+use wheelhouse_compute::{Backend, BatchError, McBook, McJumps, TailSpec};
 use wheelhouse_core::OptionType;
 use wheelhouse_pricing::BsmInputs;
 use wheelhouse_pricing::american::{AmericanSettings, american_price};
@@ -26,7 +26,7 @@ use wheelhouse_pricing::black::bsm_price;
 
 use crate::RiskError;
 use crate::linalg::{cholesky, nearest_correlation};
-use crate::var::{TailRisk, tail_risk};
+use crate::var::{BATCHES, TailRisk, tail_risk, tail_risk_from_top};
 
 /// Trading days per year of the path steps.
 pub const TRADING_DAYS: f64 = 252.0;
@@ -97,6 +97,10 @@ pub struct McSettings {
     /// backend's) as American instead of Black–Scholes–Merton: right for American contracts,
     /// and about 650× the cost per option (BENCHMARKS.md).
     pub american: bool,
+    /// Return every path's P&L in [`McResult::pnl`]. Without it a GPU reduces the run to its
+    /// tail on the device (only the paths VaR and CVaR need come back; same VaR and CVaR as
+    /// over every path) and `pnl` is empty; on the CPU `pnl` is filled either way.
+    pub keep_paths: bool,
 }
 
 /// Merton jumps: a Poisson number of jumps per step at `intensity` per year, each multiplying
@@ -121,7 +125,8 @@ pub struct McResult {
     pub mean_pnl: f64,
     /// Whether the correlation matrix had to be repaired.
     pub correlation_repaired: bool,
-    /// P&L per path (index = path).
+    /// P&L per path (index = path); empty when the run was reduced on a device without
+    /// [`McSettings::keep_paths`].
     #[serde(skip)]
     pub pnl: Vec<f64>,
     /// Seconds spent generating and revaluing the paths (the compute batches).
@@ -384,8 +389,42 @@ pub fn simulate_with_progress(
         }),
     };
     let started = std::time::Instant::now();
-    let mut pnl = vec![0.0; s.paths];
     let total = s.paths as u64;
+    let revaluation = |e: BatchError| match e {
+        BatchError::Revaluation {
+            path,
+            position,
+            reason,
+        } => RiskError::Input(format!(
+            "revaluation of position {} on path {path} failed: {reason}",
+            option_index[position]
+        )),
+        other => RiskError::Input(format!("Monte Carlo batch: {other}")),
+    };
+    if !s.keep_paths {
+        // On a device: every path's P&L stays there, only the tail comes back.
+        let spec = TailSpec {
+            confidence: s.confidence,
+            batches: BATCHES,
+        };
+        let reduced = backend
+            .mc_tail(&book, s.paths, &spec, &mut |done| progress(done, total))
+            .map_err(revaluation)?;
+        if let Some(t) = reduced {
+            let paths_seconds = started.elapsed().as_secs_f64();
+            let started = std::time::Instant::now();
+            let tail = tail_risk_from_top(t.paths, &t.index, &t.pnl, s.confidence)?;
+            return Ok(McResult {
+                tail,
+                mean_pnl: t.pnl_sum / t.paths as f64,
+                correlation_repaired: repaired,
+                pnl: Vec::new(),
+                paths_seconds,
+                reduce_seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+    }
+    let mut pnl = vec![0.0; s.paths];
     // A device takes the run in large pieces (each call uploads the book and launches once).
     let block_len = if backend.accelerator().is_some() {
         16 * PROGRESS_BLOCK
@@ -394,17 +433,7 @@ pub fn simulate_with_progress(
     };
     for (b, block) in pnl.chunks_mut(block_len).enumerate() {
         let first = (b * block_len) as u64;
-        backend.mc_pnl(&book, first, block).map_err(|e| match e {
-            BatchError::Revaluation {
-                path,
-                position,
-                reason,
-            } => RiskError::Input(format!(
-                "revaluation of position {} on path {path} failed: {reason}",
-                option_index[position]
-            )),
-            other => RiskError::Input(format!("Monte Carlo batch: {other}")),
-        })?;
+        backend.mc_pnl(&book, first, block).map_err(revaluation)?;
         progress(first + block.len() as u64, total);
     }
     let paths_seconds = started.elapsed().as_secs_f64();

@@ -60,12 +60,24 @@ fn check(pnl: &[f64], confidence: f64) -> Result<(), RiskError> {
 pub fn var_cvar(pnl: &[f64], confidence: f64) -> Result<(f64, f64), RiskError> {
     check(pnl, confidence)?;
     let mut l: Vec<f64> = pnl.iter().map(|x| -x).collect();
-    let n = l.len();
+    var_cvar_top(l.len(), &mut l, confidence)
+}
+
+/// (VaR, CVaR) of a sample of `n` losses given (at least) its `n − ⌈α·n⌉ + 1` largest in
+/// `top`, in any order (any smaller ones with them are ignored): L(k) by selection, then only
+/// the losses above it sorted, so the sum runs in ascending order exactly as over a fully
+/// sorted sample — the same bits whether `top` is the whole sample or its tail.
+fn var_cvar_top(n: usize, top: &mut [f64], confidence: f64) -> Result<(f64, f64), RiskError> {
     let an = confidence * n as f64;
     let k = (an.ceil() as usize).clamp(1, n);
-    // L(k) by selection (linear time), then only the tail above it sorted, so the sum runs in
-    // ascending order exactly as over a fully sorted sample.
-    let (_, &mut var, tail) = l.select_nth_unstable_by(k - 1, f64::total_cmp);
+    let need = n - k + 1;
+    if top.len() < need || top.len() > n {
+        return Err(RiskError::Input(format!(
+            "a tail of {} losses cannot give VaR at {confidence} of {n} values (needs {need})",
+            top.len()
+        )));
+    }
+    let (_, &mut var, tail) = top.select_nth_unstable_by(top.len() - need, f64::total_cmp);
     tail.sort_unstable_by(f64::total_cmp);
     let tail: f64 = tail.iter().sum();
     let cvar = if n as f64 - an > 0.0 {
@@ -84,11 +96,82 @@ pub fn tail_risk(pnl: &[f64], confidence: f64) -> Result<TailRisk, RiskError> {
     let (var, cvar) = var_cvar(pnl, confidence)?;
     let n = pnl.len();
     let per = n / BATCHES;
+    with_errors(var, cvar, n, confidence, |b| {
+        var_cvar(&pnl[b * per..(b + 1) * per], confidence)
+    })
+}
+
+/// [`tail_risk`] of a sample of `n` P&Ls of which only a tail is at hand (a device's Monte
+/// Carlo reduction, [`wheelhouse_compute::McTail`]): `pnl[i]` is value `index[i]` of the
+/// sample, and the values given must include, for the whole sample and for each of the
+/// [`BATCHES`] batches of `n / BATCHES` consecutive values, at least its `m − ⌈α·m⌉ + 1`
+/// largest losses. The result has the same bits as [`tail_risk`] over the whole sample.
+///
+/// # Errors
+/// As [`var_cvar`]; indices out of range or repeated, columns of different lengths, or a tail
+/// too short for the confidence.
+pub fn tail_risk_from_top(
+    n: usize,
+    index: &[u64],
+    pnl: &[f64],
+    confidence: f64,
+) -> Result<TailRisk, RiskError> {
+    if index.len() != pnl.len() {
+        return Err(RiskError::Input(format!(
+            "{} tail indices for {} values",
+            index.len(),
+            pnl.len()
+        )));
+    }
+    check(if n == 0 { &[] } else { pnl }, confidence)?;
+    if pnl.is_empty() {
+        return Err(RiskError::Input(format!("an empty tail of {n} values")));
+    }
+    let mut seen = vec![false; n];
+    for &i in index {
+        match seen.get_mut(i as usize) {
+            Some(s) if !*s => *s = true,
+            Some(_) => return Err(RiskError::Input(format!("tail index {i} repeated"))),
+            None => {
+                return Err(RiskError::Input(format!(
+                    "tail index {i} outside a sample of {n}"
+                )));
+            }
+        }
+    }
+    let mut all: Vec<f64> = pnl.iter().map(|x| -x).collect();
+    let (var, cvar) = var_cvar_top(n, &mut all, confidence)?;
+    let per = n / BATCHES;
+    let mut by_batch: Vec<Vec<f64>> = vec![Vec::new(); BATCHES];
+    for (&i, &p) in index.iter().zip(pnl) {
+        if let Some(b) = (i as usize)
+            .checked_div(per)
+            .and_then(|b| by_batch.get_mut(b))
+        {
+            b.push(-p);
+        }
+    }
+    with_errors(var, cvar, n, confidence, |b| {
+        var_cvar_top(per, &mut by_batch[b], confidence)
+    })
+}
+
+/// The [`TailRisk`] of (VaR, CVaR) of `n` values with batch-means standard errors from the
+/// estimates of batch `b` (0 … [`BATCHES`]) given by `batch`, when the batches are long
+/// enough.
+fn with_errors(
+    var: f64,
+    cvar: f64,
+    n: usize,
+    confidence: f64,
+    mut batch: impl FnMut(usize) -> Result<(f64, f64), RiskError>,
+) -> Result<TailRisk, RiskError> {
+    let per = n / BATCHES;
     let (vse, cse) = if (per as f64) * (1.0 - confidence) >= 1.0 {
         let mut vs = Vec::with_capacity(BATCHES);
         let mut cs = Vec::with_capacity(BATCHES);
         for b in 0..BATCHES {
-            let (v, c) = var_cvar(&pnl[b * per..(b + 1) * per], confidence)?;
+            let (v, c) = batch(b)?;
             vs.push(v);
             cs.push(c);
         }
@@ -140,5 +223,66 @@ mod tests {
         assert!(var_cvar(&[1.0], f64::NAN).is_err());
         let t = tail_risk(&[1.0, 2.0, 3.0], 0.99).unwrap();
         assert!(t.var_standard_error.is_none());
+    }
+
+    /// The tail reduction's contract: any upward-closed set holding each sample's and each
+    /// batch's largest losses gives the full sample's bits, ties and all.
+    #[test]
+    fn a_tail_gives_the_same_bits_as_the_whole_sample() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        for (n, conf) in [
+            (10_000usize, 0.99),
+            (4_321, 0.95),
+            (2_000, 0.5),
+            (997, 0.999),
+        ] {
+            // Rounded to cents so ties occur.
+            let pnl: Vec<f64> = (0..n)
+                .map(|_| ((next() - 0.55) * next().powi(3) * 1e5).round() / 100.0)
+                .collect();
+            let want = tail_risk(&pnl, conf).unwrap();
+            // Keep every loss at least the lowest of the run's and each batch's VaR, less a
+            // random margin (more paths than needed, as a histogram bin gives).
+            let per = n / BATCHES;
+            let mut cut = var_cvar(&pnl, conf).unwrap().0;
+            if per > 0 {
+                for b in 0..BATCHES {
+                    cut = cut.min(var_cvar(&pnl[b * per..(b + 1) * per], conf).unwrap().0);
+                }
+            }
+            cut -= next() * 50.0;
+            let (index, kept): (Vec<u64>, Vec<f64>) = pnl
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| -**p >= cut)
+                .map(|(i, p)| (i as u64, *p))
+                .rev()
+                .unzip();
+            assert!(kept.len() < n, "n {n}: the test keeps a real tail");
+            let got = tail_risk_from_top(n, &index, &kept, conf).unwrap();
+            assert_eq!(format!("{got:?}"), format!("{want:?}"), "n {n} α {conf}");
+            assert_eq!(got.var.to_bits(), want.var.to_bits());
+            assert_eq!(got.cvar.to_bits(), want.cvar.to_bits());
+            // One loss short of the need: refused, never a wrong figure.
+            let k = ((conf * n as f64).ceil() as usize).clamp(1, n);
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by(|a, b| (-pnl[*a]).total_cmp(&-pnl[*b]));
+            let short: Vec<usize> = order[k..].to_vec();
+            let si: Vec<u64> = short.iter().map(|&i| i as u64).collect();
+            let sp: Vec<f64> = short.iter().map(|&i| pnl[i]).collect();
+            assert!(tail_risk_from_top(n, &si, &sp, conf).is_err());
+        }
+        // Bad tails.
+        assert!(tail_risk_from_top(10, &[3, 3], &[1.0, 2.0], 0.9).is_err());
+        assert!(tail_risk_from_top(10, &[11], &[1.0], 0.9).is_err());
+        assert!(tail_risk_from_top(10, &[1], &[f64::NAN], 0.9).is_err());
+        assert!(tail_risk_from_top(10, &[1, 2], &[1.0], 0.9).is_err());
+        assert!(tail_risk_from_top(0, &[], &[], 0.9).is_err());
     }
 }

@@ -16,6 +16,7 @@ fn settings(paths: usize) -> McSettings {
         vol_of_vol: 0.0,
         jumps: None,
         american: false,
+        keep_paths: true,
     }
 }
 

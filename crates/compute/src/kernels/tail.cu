@@ -1,0 +1,163 @@
+// The Monte Carlo tail reduction on the device: from the P&L of every path (left on the device
+// by mc_pnl) to the few paths VaR and CVaR need, so that only those cross to the host.
+//
+// Losses are ℓ = −P&L. A histogram of ℓ over [min ℓ, max ℓ] (TAIL_BINS bins) is kept for the
+// whole run and for each of `batches` equal batches (the batch-means standard errors); a
+// threshold bin is found per histogram such that the bins from it upwards hold at least the
+// `need` largest losses of that sample (need = m − ⌈α·m⌉ + 1 for m values: VaR is the
+// ⌈α·m⌉-th smallest loss, CVaR averages the ones above it); every path whose loss falls in a
+// bin at or above the lowest of those thresholds is gathered. The bin of a loss is a monotone
+// function of it (IEEE subtraction and multiplication by a positive number are monotone), so
+// the gathered set is {ℓ ≥ some value}: it holds the largest losses of the run and of every
+// batch, and the host finishes VaR/CVaR on it exactly as over the full sample.
+//
+// Header-free for NVRTC; every kernel is a plain grid over the paths.
+
+#define TAIL_BINS 4096
+#define TAIL_SCAN_BLOCKS 512
+#define TAIL_SCAN_THREADS 256
+
+// A key whose unsigned order is the order of the (non-NaN) doubles.
+__device__ __forceinline__ unsigned long long tail_key(double x) {
+    unsigned long long b = (unsigned long long)__double_as_longlong(x);
+    return (b >> 63) ? ~b : (b | 0x8000000000000000ull);
+}
+
+__device__ __forceinline__ double tail_unkey(unsigned long long k) {
+    unsigned long long b = (k >> 63) ? (k & 0x7fffffffffffffffull) : ~k;
+    return __longlong_as_double((long long)b);
+}
+
+// Bin of loss `l` given range[0] = key of min ℓ, range[1] = key of max ℓ.
+__device__ __forceinline__ int tail_bin(double l, const unsigned long long* range) {
+    double lo = tail_unkey(range[0]), hi = tail_unkey(range[1]);
+    double scale = (double)TAIL_BINS / (hi - lo);
+    if (!(scale < 1e308)) scale = 0.0;  // one value (hi = lo) or a range that overflows
+    double f = (l - lo) * scale;
+    int b = f >= (double)(TAIL_BINS - 1) ? TAIL_BINS - 1 : (f > 0.0 ? (int)f : 0);
+    return b;
+}
+
+// Pass 1: min and max loss, the lowest index of a non-finite P&L, and per-block sums of the
+// P&L (block b sums a fixed set of paths in a fixed order, so the mean is reproducible).
+// Launched with TAIL_SCAN_BLOCKS × TAIL_SCAN_THREADS; range = {~0, 0}, first_bad = n before.
+extern "C" __global__ void tail_scan(int n, const double* __restrict__ pnl,
+                                     unsigned long long* __restrict__ range,
+                                     int* __restrict__ first_bad,
+                                     double* __restrict__ block_sum) {
+    __shared__ double s_sum[TAIL_SCAN_THREADS];
+    __shared__ unsigned long long s_lo[TAIL_SCAN_THREADS], s_hi[TAIL_SCAN_THREADS];
+    unsigned long long lo = ~0ull, hi = 0ull;
+    double sum = 0.0;
+    int bad = n;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        double p = pnl[i];
+        if (!isfinite(p)) {
+            bad = min(bad, i);
+            continue;
+        }
+        unsigned long long k = tail_key(-p);
+        lo = min(lo, k);
+        hi = max(hi, k);
+        sum += p;
+    }
+    if (bad < n) atomicMin(first_bad, bad);
+    int t = threadIdx.x;
+    s_sum[t] = sum;
+    s_lo[t] = lo;
+    s_hi[t] = hi;
+    __syncthreads();
+    for (int w = blockDim.x / 2; w > 0; w >>= 1) {
+        if (t < w) {
+            s_sum[t] += s_sum[t + w];
+            s_lo[t] = min(s_lo[t], s_lo[t + w]);
+            s_hi[t] = max(s_hi[t], s_hi[t + w]);
+        }
+        __syncthreads();
+    }
+    if (t == 0) {
+        block_sum[blockIdx.x] = s_sum[0];
+        atomicMin(&range[0], s_lo[0]);
+        atomicMax(&range[1], s_hi[0]);
+    }
+}
+
+// Pass 2: histograms of the loss, rows 0 … batches−1 for the batches of `per` paths and row
+// `batches` for the whole run (hist zeroed before).
+extern "C" __global__ void tail_hist(int n, const double* __restrict__ pnl, int per,
+                                     int batches, const unsigned long long* __restrict__ range,
+                                     unsigned int* __restrict__ hist) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    int b = tail_bin(-pnl[i], range);
+    atomicAdd(&hist[batches * TAIL_BINS + b], 1u);
+    if (per > 0 && i / per < batches) atomicAdd(&hist[(i / per) * TAIL_BINS + b], 1u);
+}
+
+// Pass 3: one warp per histogram row r finds the highest bin whose suffix (it and every bin
+// above) holds at least need[r] values, and lowers *threshold to it (threshold = TAIL_BINS−1
+// before). Launched with rows blocks of 32 threads.
+extern "C" __global__ void tail_threshold(const unsigned int* __restrict__ hist,
+                                          const int* __restrict__ need,
+                                          int* __restrict__ threshold) {
+    const unsigned int* h = hist + blockIdx.x * TAIL_BINS;
+    long long want = need[blockIdx.x];
+    int lane = threadIdx.x;
+    const int per_lane = TAIL_BINS / 32;
+    // Lane l holds bins [l·per_lane, (l+1)·per_lane).
+    long long mine = 0;
+    for (int k = 0; k < per_lane; ++k) mine += h[lane * per_lane + k];
+    // Suffix sums over lanes: above = the bins of lanes above this one.
+    long long incl = mine;
+    for (int d = 1; d < 32; d <<= 1) {
+        long long o = __shfl_down_sync(0xffffffffu, incl, d);
+        if (lane + d < 32) incl += o;
+    }
+    long long above = incl - mine;
+    // The lane where the suffix count first reaches `want` going down: above < want ≤ incl.
+    bool here = want > 0 && above < want && incl >= want;
+    int bin = 0;
+    if (here) {
+        long long c = above;
+        for (int k = per_lane - 1; k >= 0; --k) {
+            c += h[lane * per_lane + k];
+            if (c >= want) {
+                bin = lane * per_lane + k;
+                break;
+            }
+        }
+        atomicMin(threshold, bin);
+    } else if (lane == 0 && want > 0 && mine + above < want) {
+        atomicMin(threshold, 0);  // fewer values than wanted: everything
+    }
+}
+
+// Pass 4: every path whose loss is in a bin ≥ *threshold, as (path index, P&L), in no
+// particular order (*count = 0 before; out_* hold n).
+extern "C" __global__ void tail_gather(int n, const double* __restrict__ pnl,
+                                       const unsigned long long* __restrict__ range,
+                                       const int* __restrict__ threshold,
+                                       unsigned int* __restrict__ count,
+                                       int* __restrict__ out_index,
+                                       double* __restrict__ out_pnl) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    bool take = false;
+    double p = 0.0;
+    if (i < n) {
+        p = pnl[i];
+        take = tail_bin(-p, range) >= *threshold;
+    }
+    // One atomic per warp.
+    unsigned int mask = __ballot_sync(0xffffffffu, take);
+    if (mask == 0) return;
+    int lane = threadIdx.x & 31;
+    unsigned int base = 0;
+    int leader = __ffs(mask) - 1;
+    if (lane == leader) base = atomicAdd(count, (unsigned int)__popc(mask));
+    base = __shfl_sync(0xffffffffu, base, leader);
+    if (take) {
+        unsigned int at = base + __popc(mask & ((1u << lane) - 1u));
+        out_index[at] = i;
+        out_pnl[at] = p;
+    }
+}
