@@ -102,13 +102,19 @@ fn main() {
     }
     // Resident: the kernel alone on device-resident columns, against the copy bandwidth.
     let dev = wheelhouse_compute::cuda::CudaDevice::open(0).expect("device");
-    let (kernel_s, copy_bw) = dev.time_resident_greeks(&batch, 10).expect("resident");
-    let bytes = 136.0 * n as f64;
+    let t = dev.time_resident_greeks(&batch, 10).expect("resident");
+    let bytes = t.bytes_per_option * n as f64;
     println!(
-        "{{\"resident_kernel_s\":{kernel_s:.6},\"resident_options_per_s\":{:.4e},\"kernel_bytes_per_s\":{:.4e},\"copy_bytes_per_s\":{copy_bw:.4e},\"fraction_of_copy_bandwidth\":{:.3}}}",
-        n as f64 / kernel_s,
-        bytes / kernel_s,
-        bytes / kernel_s / copy_bw
+        "{{\"resident_kernel_s\":{:.6},\"floor_kernel_s\":{:.6},\"resident_options_per_s\":{:.4e},\"kernel_bytes_per_s\":{:.4e},\"copy_bytes_per_s\":{:.4e},\"fraction_of_floor\":{:.3},\"fraction_of_copy_bandwidth\":{:.3},\"floor_fraction_of_copy\":{:.3},\"per_thread\":{}}}",
+        t.kernel_seconds,
+        t.floor_seconds,
+        n as f64 / t.kernel_seconds,
+        bytes / t.kernel_seconds,
+        t.copy_bytes_per_second,
+        t.floor_seconds / t.kernel_seconds,
+        bytes / t.kernel_seconds / t.copy_bytes_per_second,
+        bytes / t.floor_seconds / t.copy_bytes_per_second,
+        wheelhouse_compute::cuda::greeks_per_thread()
     );
     println!(
         "{{\"n\":{n},\"device\":{:?},\"gpu_seconds\":{gt:?},\"cpu_seconds\":{ct:.4},\"cpu_threads\":{},\"gpu_options_per_s\":{:.3e},\"failed_elements\":{},\"fallbacks\":{},\"outside_tolerance\":{outside},{}}}",

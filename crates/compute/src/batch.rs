@@ -397,9 +397,10 @@ impl IvBatch {
 
 fn log_open(d: &crate::cuda::CudaDevice) {
     tracing::info!(
-        "device: CUDA {} (kernels ready in {:.3} s, {})",
+        "device: CUDA {} (context {:.3} s, kernels ready {:.3} s later, {})",
         crate::cuda::Accelerator::describe(d),
-        d.ready_seconds,
+        d.context_seconds,
+        d.kernels_seconds,
         if d.from_cache {
             "from the cache"
         } else {

@@ -37,6 +37,10 @@ const TAIL_BINS: usize = 4096;
 /// Blocks of its first pass (`TAIL_SCAN_BLOCKS`), each with `TAIL_SCAN_THREADS` threads.
 const TAIL_SCAN_BLOCKS: u32 = 512;
 const TAIL_SCAN_THREADS: u32 = 256;
+/// Paths per block of the histogram pass (`TAIL_CHUNK`).
+const TAIL_CHUNK: u32 = 8192;
+/// Threads of the threshold pass (`TAIL_THRESHOLD_THREADS`).
+const TAIL_THRESHOLD_THREADS: u32 = 1024;
 /// Fewest paths for which a device is even considered (below, the CPU always runs).
 pub const MIN_DEVICE_PATHS: usize = 64;
 /// Most underlyings the Monte Carlo kernel handles (its per-thread arrays).
@@ -150,12 +154,22 @@ pub struct CudaDevice {
     mc: CudaFunction,
     tail: [CudaFunction; 4],
     greeks: CudaFunction,
+    greeks_floor: CudaFunction,
+    /// `GREEKS_PER_THREAD` of the compiled module.
+    greeks_per_thread: u32,
     iv: CudaFunction,
     name: String,
     arch: String,
     sms: i32,
-    /// Seconds the kernels took to become ready (compile or cache load).
+    /// Seconds from the call to kernels ready: the driver's context creation plus
+    /// `kernels_seconds`.
     pub ready_seconds: f64,
+    /// Seconds of the driver's context creation (cuInit and the primary context; the
+    /// driver's cost, paid once per process).
+    pub context_seconds: f64,
+    /// Seconds from a context to the kernels loaded: the cached cubin read and loaded (the
+    /// warm start), or NVRTC's compile (cold).
+    pub kernels_seconds: f64,
     /// Whether the kernels came from the disk cache.
     pub from_cache: bool,
 }
@@ -168,6 +182,16 @@ impl std::fmt::Debug for CudaDevice {
             .field("sms", &self.sms)
             .finish()
     }
+}
+
+/// Options per thread of the price + Greeks kernel: 1, or 2 or 4 from
+/// `WHEELHOUSE_GREEKS_PER_THREAD` (for tuning; it is compiled in, so part of the cache key).
+pub fn greeks_per_thread() -> u32 {
+    std::env::var("WHEELHOUSE_GREEKS_PER_THREAD")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| [1, 2, 4].contains(n))
+        .unwrap_or(1)
 }
 
 /// FNV-1a 64, a stable hash for the cache key.
@@ -184,6 +208,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// CPU's, to the bit) and the price + Greeks kernel.
 pub fn module_source() -> String {
     let mut s = mc_source();
+    s.push_str(&format!(
+        "#define GREEKS_PER_THREAD {}\n",
+        greeks_per_thread()
+    ));
     s.push_str(GREEKS_SOURCE);
     s.push_str(&iv_source());
     s.push_str(TAIL_SOURCE);
@@ -333,6 +361,7 @@ impl CudaDevice {
         libraries_present()?;
         let started = std::time::Instant::now();
         let ctx = CudaContext::new(ordinal).map_err(|e| format!("CUDA device {ordinal}: {e}"))?;
+        let context_seconds = started.elapsed().as_secs_f64();
         let (major, minor) = ctx
             .compute_capability()
             .map_err(|e| format!("compute capability: {e}"))?;
@@ -382,6 +411,9 @@ impl CudaDevice {
         let greeks = module
             .load_function("bsm_greeks")
             .map_err(|e| format!("bsm_greeks: {e}"))?;
+        let greeks_floor = module
+            .load_function("bsm_greeks_floor")
+            .map_err(|e| format!("bsm_greeks_floor: {e}"))?;
         let iv = module
             .load_function("bsm_iv")
             .map_err(|e| format!("bsm_iv: {e}"))?;
@@ -392,11 +424,15 @@ impl CudaDevice {
             mc,
             tail,
             greeks,
+            greeks_floor,
+            greeks_per_thread: greeks_per_thread(),
             iv,
             name,
             arch,
             sms,
             ready_seconds: started.elapsed().as_secs_f64(),
+            context_seconds,
+            kernels_seconds: started.elapsed().as_secs_f64() - context_seconds,
             from_cache,
         })
     }
@@ -529,13 +565,15 @@ impl CudaDevice {
             .collect::<Result<_, _>>()
             .map_err(e)?;
         let mut d_status = s.alloc_zeros::<i32>(d.n).map_err(e)?;
-        self.launch_greeks_into(d, d_vol, &mut outs, &mut d_status)?;
+        self.launch_greeks_into(false, d, d_vol, &mut outs, &mut d_status)?;
         Ok((outs, d_status))
     }
 
-    /// `bsm_greeks` into nine device columns and a status column of `d.n` elements each.
+    /// `bsm_greeks` (or, with `floor`, `bsm_greeks_floor`: the same traffic, no math) into
+    /// nine device columns and a status column of `d.n` elements each.
     fn launch_greeks_into(
         &self,
+        floor: bool,
         d: &DeviceInputs,
         d_vol: &CudaSlice<f64>,
         outs: &mut [CudaSlice<f64>],
@@ -550,7 +588,12 @@ impl CudaDevice {
             return Err("bsm_greeks: nine output columns of the batch's length needed".into());
         }
         let n_i = i32::try_from(d.n).map_err(|_| format!("{} elements: too many", d.n))?;
-        let mut b = s.launch_builder(&self.greeks);
+        let (f, per_thread) = if floor {
+            (&self.greeks_floor, 1)
+        } else {
+            (&self.greeks, self.greeks_per_thread as usize)
+        };
+        let mut b = s.launch_builder(f);
         b.arg(&n_i)
             .arg(&d.kind)
             .arg(&d.spot)
@@ -565,8 +608,10 @@ impl CudaDevice {
         b.arg(d_status);
         // SAFETY: the arguments match `bsm_greeks` in kernels/greeks.cu one for one (n, the
         // kind and six input columns, nine output columns, the status column), every buffer
-        // holds at least `n` elements (checked above), and threads past `n` return at once.
-        unsafe { b.launch(Self::launch_config(d.n, 256, 1024)) }
+        // holds at least `n` elements (checked above), the grid covers `n` at `per_thread`
+        // elements per thread (the kernel's GREEKS_PER_THREAD), and elements past `n` are
+        // skipped.
+        unsafe { b.launch(Self::launch_config(d.n.div_ceil(per_thread), 256, 1024)) }
             .map_err(|e| format!("launch: {e}"))?;
         Ok(())
     }
@@ -645,16 +690,16 @@ impl CudaDevice {
     fn run_resident(&self, c: &mut ResidentChain, greeks: bool) -> Result<(), String> {
         self.launch_iv(&c.d, &c.price, &mut c.iv, &mut c.iv_status)?;
         if greeks {
-            self.launch_greeks_into(&c.d, &c.iv, &mut c.greeks, &mut c.greeks_status)?;
+            self.launch_greeks_into(false, &c.d, &c.iv, &mut c.greeks, &mut c.greeks_status)?;
         }
         self.stream.synchronize().map_err(|e| e.to_string())
     }
 
-    /// Resident price + 8 Greeks: seconds per launch of `bsm_greeks` on `batch` already on
-    /// the device, outputs reused (best of `reps`), and the device's copy bandwidth measured
-    /// alongside (bytes read + written per second by a device-to-device copy of 1 GiB), so
-    /// that the kernel can be set against the memory floor: it reads 60 and writes 76 bytes
-    /// per option.
+    /// Resident price + 8 Greeks on `batch` already on the device, outputs reused, timed by
+    /// device events (best of `reps` launches): the kernel, its memory floor (the same columns
+    /// read and written with no math) and a device-to-device copy of 1 GiB, so the kernel can
+    /// be set against the bandwidth bound. The kernel reads 52 bytes per option (kind 4, six
+    /// f64 columns) and writes 76 (nine f64 columns, status 4).
     ///
     /// # Errors
     /// A driver error, as text.
@@ -662,37 +707,56 @@ impl CudaDevice {
         &self,
         batch: &crate::OptionBatch<'_>,
         reps: usize,
-    ) -> Result<(f64, f64), String> {
+    ) -> Result<ResidentGreeksTiming, String> {
         let n = batch.len().map_err(|e| e.to_string())?;
-        self.check_fits(n, 7 * 8 + 4 + 9 * 8 + 4)?;
+        self.check_fits(n, 6 * 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
         let d = DeviceInputs::of_batch(s, batch)?;
         let d_vol = s.clone_htod(batch.volatility).map_err(e)?;
         let (mut outs, mut st) = self.launch_greeks(&d, &d_vol)?;
         s.synchronize().map_err(e)?;
-        let mut best = f64::INFINITY;
-        for _ in 0..reps.max(1) {
-            let t = std::time::Instant::now();
-            self.launch_greeks_into(&d, &d_vol, &mut outs, &mut st)?;
-            s.synchronize().map_err(e)?;
-            best = best.min(t.elapsed().as_secs_f64());
-        }
+        let timed = |f: &mut dyn FnMut() -> Result<(), String>| -> Result<f64, String> {
+            let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+            let mut best = f64::INFINITY;
+            for _ in 0..reps.max(1) {
+                let a = s.record_event(flags).map_err(e)?;
+                f()?;
+                let b = s.record_event(flags).map_err(e)?;
+                best = best.min(f64::from(a.elapsed_ms(&b).map_err(e)?) * 1e-3);
+            }
+            Ok(best)
+        };
+        let kernel = timed(&mut || self.launch_greeks_into(false, &d, &d_vol, &mut outs, &mut st))?;
+        let floor = timed(&mut || self.launch_greeks_into(true, &d, &d_vol, &mut outs, &mut st))?;
         drop((outs, st, d, d_vol));
         let words = 1usize << 27; // 1 GiB of f64
         self.check_fits(words, 16)?;
         let src = s.alloc_zeros::<f64>(words).map_err(e)?;
         let mut dst = s.alloc_zeros::<f64>(words).map_err(e)?;
         s.synchronize().map_err(e)?;
-        let mut copy = f64::INFINITY;
-        for _ in 0..reps.max(1) {
-            let t = std::time::Instant::now();
-            s.memcpy_dtod(&src, &mut dst).map_err(e)?;
-            s.synchronize().map_err(e)?;
-            copy = copy.min(t.elapsed().as_secs_f64());
-        }
-        Ok((best, 2.0 * (words * 8) as f64 / copy))
+        let copy = timed(&mut || s.memcpy_dtod(&src, &mut dst).map_err(e))?;
+        Ok(ResidentGreeksTiming {
+            kernel_seconds: kernel,
+            floor_seconds: floor,
+            bytes_per_option: 52.0 + 76.0,
+            copy_bytes_per_second: 2.0 * (words * 8) as f64 / copy,
+        })
     }
+}
+
+/// [`CudaDevice::time_resident_greeks`]: seconds per launch of the kernel and of its memory
+/// floor, and the device's copy bandwidth (bytes read + written per second).
+#[derive(Debug, Clone, Copy)]
+pub struct ResidentGreeksTiming {
+    /// The price + Greeks kernel.
+    pub kernel_seconds: f64,
+    /// The same traffic with no math.
+    pub floor_seconds: f64,
+    /// Bytes read and written per option.
+    pub bytes_per_option: f64,
+    /// A device-to-device copy, bytes read + written per second.
+    pub copy_bytes_per_second: f64,
 }
 
 /// An IV batch resident on the device with the IV → price + Greeks chain's output buffers
@@ -942,7 +1006,8 @@ impl Accelerator for CudaDevice {
             }
             progress(first as u64);
         }
-        // Histogram rows: the batches that have paths, then the whole run.
+        // Histogram rows: the batches that have paths, then the paths after them; the need of
+        // each batch, then of the whole run.
         let per = paths.checked_div(spec.batches).unwrap_or(0);
         let batches = if per > 0 { spec.batches } else { 0 };
         let mut need: Vec<i32> = vec![i32::try_from(spec.need(per)).unwrap_or(i32::MAX); batches];
@@ -992,16 +1057,28 @@ impl Accelerator for CudaDevice {
             .arg(&range)
             .arg(&mut hist);
         // SAFETY: matches `tail_hist(int, const double*, int, int, const u64*, u32*)`; `hist`
-        // has (batches + 1) rows of TAIL_BINS, the rows the kernel indexes; threads ≥ n return.
-        unsafe { b.launch(grid(256)) }.map_err(|e| format!("tail_hist: {e}"))?;
+        // has (batches + 1) rows of TAIL_BINS, the rows the kernel indexes; block b counts paths
+        // b·TAIL_CHUNK … (b+1)·TAIL_CHUNK ∩ [0, n).
+        unsafe {
+            b.launch(LaunchConfig {
+                grid_dim: ((paths as u32).div_ceil(TAIL_CHUNK), 1, 1),
+                block_dim: (256, 1, 1),
+                shared_mem_bytes: 0,
+            })
+        }
+        .map_err(|e| format!("tail_hist: {e}"))?;
         let mut b = s.launch_builder(&self.tail[2]);
-        b.arg(&hist).arg(&d_need).arg(&mut threshold);
-        // SAFETY: matches `tail_threshold(const u32*, const int*, int*)`; one 32-thread block
-        // per row, `need` has one entry per row.
+        b.arg(&hist)
+            .arg(&batches_i)
+            .arg(&d_need)
+            .arg(&mut threshold);
+        // SAFETY: matches `tail_threshold(const u32*, int, const int*, int*)`; one block of
+        // TAIL_THRESHOLD_THREADS per entry of `need` (the batches, then the whole run), and
+        // `hist` has batches + 1 rows.
         unsafe {
             b.launch(LaunchConfig {
                 grid_dim: (rows as u32, 1, 1),
-                block_dim: (32, 1, 1),
+                block_dim: (TAIL_THRESHOLD_THREADS, 1, 1),
                 shared_mem_bytes: 0,
             })
         }

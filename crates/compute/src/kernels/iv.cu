@@ -480,6 +480,7 @@ __device__ IV_STEP_ATTR void iv_step(IvLane* l) {
 __device__ bool iv_one(double price, double spot, double strike, double years, double rate,
                        double dividend_yield, double sign, double* sigma) {
     IvLane l = iv_setup(price, spot, strike, years, rate, dividend_yield, sign);
+#ifdef IV_TWO_STEP_SITES
     iv_step(&l);
     if (l.ok && !l.converged) {
         // The CPU takes the second step's result only where the first had not converged, and
@@ -489,6 +490,20 @@ __device__ bool iv_one(double price, double spot, double strike, double years, d
         l.s = m.s;
         l.ok = m.ok && m.converged;
     }
+#else
+    // At most two steps, from one call site (one inlined copy of the step: the kernel is
+    // bound by instruction fetch). The CPU takes the second step only where the first had not
+    // converged, and then requires convergence.
+#pragma unroll 1
+    for (int it = 0;; ++it) {
+        iv_step(&l);
+        if (!l.ok || l.converged) break;
+        if (it == 1) {
+            l.ok = false;
+            break;
+        }
+    }
+#endif
     double v = l.s / l.sqrt_years;
     *sigma = v;
     return l.ok && isfinite(v) && v > 0.0;

@@ -95,27 +95,28 @@ extern "C" __global__ void mc_pnl(
     double zsum[MC_MAX_UNDERLYINGS];
     for (int f = 0; f < nu; ++f) zsum[f] = 0.0;
     int pairs = (nu + 1) / 2;
-    // Central draws summed where they fall; tail draws queued and summed in batches (the sums
-    // differ from the CPU's order only in rounding).
+    // Pair by pair, the two factors' central draws summed over the steps in registers (a
+    // per-thread array indexed at run time lives in local memory: a load and a store per draw
+    // were most of this kernel's memory traffic); tail draws queued and added to `zsum` in
+    // batches. The sums differ from the CPU's order only in rounding.
     double tq_u[MC_TAIL_QUEUE];
     unsigned char tq_f[MC_TAIL_QUEUE];
     int nt = 0;
-    for (int step = 0; step < steps; ++step) {
-        for (int pair = 0; pair < pairs; ++pair) {
+    for (int pair = 0; pair < pairs; ++pair) {
+        double z2[2] = {0.0, 0.0};
+        for (int step = 0; step < steps; ++step) {
             unsigned int c[4] = {p0, p1, (unsigned int)step, (unsigned int)pair};
             philox4x32_10(c, k0, k1);
             #pragma unroll
             for (int h = 0; h < 2; ++h) {
-                int f = 2 * pair + h;
-                if (f >= nu) break;
                 double u = uniform_open(c[2 * h], c[2 * h + 1]);
                 double q = u - 0.5;
                 if (fabs(q) <= 0.425) {
                     double r = fma(-q, q, 0.180625);
-                    zsum[f] += q * horner8(AS241_A, r) / horner8(AS241_B, r);
-                } else {
+                    z2[h] += q * horner8(AS241_A, r) / horner8(AS241_B, r);
+                } else if (2 * pair + h < nu) {
                     tq_u[nt] = u;
-                    tq_f[nt] = (unsigned char)f;
+                    tq_f[nt] = (unsigned char)(2 * pair + h);
                     nt += 1;
                     if (nt == MC_TAIL_QUEUE) {
                         for (int j = 0; j < nt; ++j) zsum[tq_f[j]] += inverse_normal_tail(tq_u[j]);
@@ -124,6 +125,8 @@ extern "C" __global__ void mc_pnl(
                 }
             }
         }
+        zsum[2 * pair] += z2[0];
+        if (2 * pair + 1 < nu) zsum[2 * pair + 1] += z2[1];
     }
     for (int j = 0; j < nt; ++j) zsum[tq_f[j]] += inverse_normal_tail(tq_u[j]);
     double ln_s[MC_MAX_UNDERLYINGS];

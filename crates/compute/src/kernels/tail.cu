@@ -82,52 +82,87 @@ extern "C" __global__ void tail_scan(int n, const double* __restrict__ pnl,
     }
 }
 
-// Pass 2: histograms of the loss, rows 0 … batches−1 for the batches of `per` paths and row
-// `batches` for the whole run (hist zeroed before).
+// Pass 2: histograms of the loss. Row r < batches counts batch r (paths r·per … (r+1)·per),
+// row `batches` the paths after the last batch (all of them when there are no batches), so
+// the whole run's histogram is the sum of the rows. Each block counts TAIL_CHUNK consecutive
+// paths in shared memory (most of them in one row) and adds its non-zero bins to the row;
+// paths of another row go straight to global memory. hist zeroed before.
+#define TAIL_CHUNK 8192
 extern "C" __global__ void tail_hist(int n, const double* __restrict__ pnl, int per,
                                      int batches, const unsigned long long* __restrict__ range,
                                      unsigned int* __restrict__ hist) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    int b = tail_bin(-pnl[i], range);
-    atomicAdd(&hist[batches * TAIL_BINS + b], 1u);
-    if (per > 0 && i / per < batches) atomicAdd(&hist[(i / per) * TAIL_BINS + b], 1u);
+    __shared__ unsigned int sh[TAIL_BINS];
+    for (int b = threadIdx.x; b < TAIL_BINS; b += blockDim.x) sh[b] = 0u;
+    __syncthreads();
+    int first = blockIdx.x * TAIL_CHUNK;
+    int last = min(first + TAIL_CHUNK, n);
+    int row0 = per > 0 ? min(first / per, batches) : batches;
+    for (int i = first + threadIdx.x; i < last; i += blockDim.x) {
+        int b = tail_bin(-pnl[i], range);
+        int row = per > 0 ? min(i / per, batches) : batches;
+        if (row == row0) {
+            atomicAdd(&sh[b], 1u);
+        } else {
+            atomicAdd(&hist[row * TAIL_BINS + b], 1u);
+        }
+    }
+    __syncthreads();
+    for (int b = threadIdx.x; b < TAIL_BINS; b += blockDim.x) {
+        if (sh[b] != 0u) atomicAdd(&hist[row0 * TAIL_BINS + b], sh[b]);
+    }
 }
 
-// Pass 3: one warp per histogram row r finds the highest bin whose suffix (it and every bin
-// above) holds at least need[r] values, and lowers *threshold to it (threshold = TAIL_BINS−1
-// before). Launched with rows blocks of 32 threads.
-extern "C" __global__ void tail_threshold(const unsigned int* __restrict__ hist,
+// Pass 3: block r finds, for batch r (r < batches) or for the whole run (r = batches: every
+// row summed), the highest bin whose suffix (it and every bin above) holds at least need[r]
+// values, and lowers *threshold to it (threshold = TAIL_BINS − 1 before). Launched with
+// batches + 1 blocks of TAIL_THRESHOLD_THREADS; each thread holds TAIL_BINS / that many
+// consecutive bins.
+#define TAIL_THRESHOLD_THREADS 1024
+extern "C" __global__ void tail_threshold(const unsigned int* __restrict__ hist, int batches,
                                           const int* __restrict__ need,
                                           int* __restrict__ threshold) {
-    const unsigned int* h = hist + blockIdx.x * TAIL_BINS;
-    long long want = need[blockIdx.x];
-    int lane = threadIdx.x;
-    const int per_lane = TAIL_BINS / 32;
-    // Lane l holds bins [l·per_lane, (l+1)·per_lane).
+    __shared__ long long warp_sum[TAIL_THRESHOLD_THREADS / 32];
+    const int per_thread = TAIL_BINS / TAIL_THRESHOLD_THREADS;
+    int r = blockIdx.x;
+    long long want = need[r];
+    int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    unsigned int v[TAIL_BINS / TAIL_THRESHOLD_THREADS];
     long long mine = 0;
-    for (int k = 0; k < per_lane; ++k) mine += h[lane * per_lane + k];
-    // Suffix sums over lanes: above = the bins of lanes above this one.
+#pragma unroll
+    for (int k = 0; k < per_thread; ++k) {
+        int b = t * per_thread + k;
+        unsigned int c = 0;
+        if (r < batches) {
+            c = hist[r * TAIL_BINS + b];
+        } else {
+            for (int row = 0; row <= batches; ++row) c += hist[row * TAIL_BINS + b];
+        }
+        v[k] = c;
+        mine += c;
+    }
+    // Suffix sums: within the warp, then over the warps above.
     long long incl = mine;
     for (int d = 1; d < 32; d <<= 1) {
         long long o = __shfl_down_sync(0xffffffffu, incl, d);
         if (lane + d < 32) incl += o;
     }
+    if (lane == 0) warp_sum[warp] = incl;
+    __syncthreads();
+    long long higher = 0;
+    for (int w = warp + 1; w < TAIL_THRESHOLD_THREADS / 32; ++w) higher += warp_sum[w];
+    incl += higher;
     long long above = incl - mine;
-    // The lane where the suffix count first reaches `want` going down: above < want ≤ incl.
-    bool here = want > 0 && above < want && incl >= want;
-    int bin = 0;
-    if (here) {
+    if (want <= 0) return;
+    if (above < want && incl >= want) {
         long long c = above;
-        for (int k = per_lane - 1; k >= 0; --k) {
-            c += h[lane * per_lane + k];
+        for (int k = per_thread - 1; k >= 0; --k) {
+            c += v[k];
             if (c >= want) {
-                bin = lane * per_lane + k;
+                atomicMin(threshold, t * per_thread + k);
                 break;
             }
         }
-        atomicMin(threshold, bin);
-    } else if (lane == 0 && want > 0 && mine + above < want) {
+    } else if (t == 0 && incl < want) {
         atomicMin(threshold, 0);  // fewer values than wanted: everything
     }
 }
