@@ -1018,7 +1018,7 @@ impl Accelerator for CudaDevice {
         let mut first_bad = s.clone_htod(&[n_i]).map_err(e)?;
         let mut block_sum = s.alloc_zeros::<f64>(TAIL_SCAN_BLOCKS as usize).map_err(e)?;
         let mut hist = s.alloc_zeros::<u32>(rows * TAIL_BINS).map_err(e)?;
-        let mut threshold = s.clone_htod(&[(TAIL_BINS - 1) as i32]).map_err(e)?;
+        let mut threshold = s.alloc_zeros::<i32>(rows).map_err(e)?;
         let mut count = s.alloc_zeros::<u32>(1).map_err(e)?;
         // SAFETY: written by `tail_gather` up to `count` elements, the only ones read back.
         let mut out_index = unsafe { s.alloc::<i32>(paths) }.map_err(e)?;
@@ -1073,8 +1073,8 @@ impl Accelerator for CudaDevice {
             .arg(&d_need)
             .arg(&mut threshold);
         // SAFETY: matches `tail_threshold(const u32*, int, const int*, int*)`; one block of
-        // TAIL_THRESHOLD_THREADS per entry of `need` (the batches, then the whole run), and
-        // `hist` has batches + 1 rows.
+        // TAIL_THRESHOLD_THREADS per entry of `need` and of `threshold` (the batches, then the
+        // whole run), and `hist` has batches + 1 rows.
         unsafe {
             b.launch(LaunchConfig {
                 grid_dim: (rows as u32, 1, 1),
@@ -1086,14 +1086,17 @@ impl Accelerator for CudaDevice {
         let mut b = s.launch_builder(&self.tail[3]);
         b.arg(&n_i)
             .arg(&d_pnl)
+            .arg(&per_i)
+            .arg(&batches_i)
             .arg(&range)
             .arg(&threshold)
             .arg(&mut count)
             .arg(&mut out_index)
             .arg(&mut out_pnl);
-        // SAFETY: matches `tail_gather(int, const double*, const u64*, const int*, u32*, int*,
-        // double*)`; the outputs hold `paths` elements, at most one per path is written; the
-        // block size is a multiple of 32 (the warp vote).
+        // SAFETY: matches `tail_gather(int, const double*, int, int, const u64*, const int*,
+        // u32*, int*, double*)`; `threshold` has batches + 1 entries (the rows indexed), the
+        // outputs hold `paths` elements, at most one per path is written; the block size is a
+        // multiple of 32 (the warp vote).
         unsafe { b.launch(grid(256)) }.map_err(|e| format!("tail_gather: {e}"))?;
         let bad = s.clone_dtoh(&first_bad).map_err(e)?[0];
         if bad < n_i {

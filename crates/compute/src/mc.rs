@@ -187,9 +187,9 @@ impl TailSpec {
 }
 
 /// A Monte Carlo run reduced on the device ([`Backend::mc_tail`]): its path count, the sum of
-/// every path's P&L, and a set of paths `{ℓ ≥ c}` for some loss `c` (`ℓ` = −P&L) that holds at
-/// least [`TailSpec::need`] of the largest losses of the run and of every batch, in no
-/// particular order.
+/// every path's P&L, and some of its paths, in no particular order: for the run and for every
+/// batch, those kept include every loss (`ℓ` = −P&L) of that sample above some level, at
+/// least [`TailSpec::need`] of them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct McTail {
     /// Paths in the run.

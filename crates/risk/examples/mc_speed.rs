@@ -57,7 +57,7 @@ fn main() {
     let secs = t.elapsed().as_secs_f64();
     let accel = b.accelerator();
     println!(
-        "{{\"engine\":\"wheelhouse\",\"device\":{:?},\"paths\":{paths},\"threads\":{},\"seconds\":{secs:.4},\"open_seconds\":{open_secs:.4},\"var\":{:.2},\"cvar\":{:.2},\"var_se\":{:.2},\"paths_seconds\":{:.4},\"reduce_seconds\":{:.4},\"fallbacks\":{}}}",
+        "{{\"engine\":\"wheelhouse\",\"device\":{:?},\"paths\":{paths},\"threads\":{},\"seconds\":{secs:.4},\"open_seconds\":{open_secs:.4},\"var\":{:.2},\"cvar\":{:.2},\"var_se\":{:.2},\"paths_seconds\":{:.4},\"reduce_seconds\":{:.4},\"tail_paths\":{:?},\"fallbacks\":{}}}",
         accel.as_deref().unwrap_or("cpu"),
         b.threads(),
         r.tail.var,
@@ -65,6 +65,7 @@ fn main() {
         r.tail.var_standard_error.unwrap_or(f64::NAN),
         r.paths_seconds,
         r.reduce_seconds,
+        r.tail_paths,
         b.fallbacks()
     );
     if device == "compare" {

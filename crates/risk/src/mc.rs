@@ -129,6 +129,9 @@ pub struct McResult {
     /// [`McSettings::keep_paths`].
     #[serde(skip)]
     pub pnl: Vec<f64>,
+    /// Paths a device's tail reduction brought back to the host (`None`: every path's P&L
+    /// came back, in `pnl`).
+    pub tail_paths: Option<usize>,
     /// Seconds spent generating and revaluing the paths (the compute batches).
     pub paths_seconds: f64,
     /// Seconds spent on VaR/CVaR and their standard errors.
@@ -418,6 +421,7 @@ pub fn simulate_with_progress(
                 tail,
                 mean_pnl: t.pnl_sum / t.paths as f64,
                 correlation_repaired: repaired,
+                tail_paths: Some(t.index.len()),
                 pnl: Vec::new(),
                 paths_seconds,
                 reduce_seconds: started.elapsed().as_secs_f64(),
@@ -445,6 +449,7 @@ pub fn simulate_with_progress(
         mean_pnl,
         correlation_repaired: repaired,
         pnl,
+        tail_paths: None,
         paths_seconds,
         reduce_seconds: started.elapsed().as_secs_f64(),
     })

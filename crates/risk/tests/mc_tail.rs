@@ -118,6 +118,8 @@ fn a_device_tail_gives_the_bits_of_every_path_and_failures_fall_back() {
     .unwrap();
     assert_eq!(dev.calls.load(Ordering::Relaxed), 1);
     assert!(got.pnl.is_empty(), "the paths stayed on the device");
+    assert!(got.tail_paths.is_some_and(|k| k < 20_000));
+    assert_eq!(want.tail_paths, None);
     assert_eq!(format!("{:?}", got.tail), format!("{:?}", want.tail));
     assert_eq!(got.tail.var.to_bits(), want.tail.var.to_bits());
     assert_eq!(got.tail.cvar.to_bits(), want.tail.cvar.to_bits());
@@ -175,6 +177,14 @@ fn gpu_tail_reduction_matches_every_path() {
         s.keep_paths = false;
         let reduced = simulate(&u, &c, &p, &s, &gpu).unwrap();
         assert!(reduced.pnl.is_empty());
+        // Only a tail came back (the bins' slack on top of what VaR/CVaR read).
+        let kept = reduced.tail_paths.expect("reduced on the device");
+        if conf >= 0.95 {
+            assert!(
+                kept < paths / 2,
+                "{paths} paths at {conf}: {kept} came back"
+            );
+        }
         assert_eq!(
             format!("{:?}", reduced.tail),
             format!("{:?}", full.tail),

@@ -70,15 +70,21 @@ __device__ __forceinline__ void bsm_greeks_one(
     double dq_pdf = dq * pdf1;
     double vg = s * dq_pdf * sqrt_t;
     double de = w * dq * nd1;
+    double ga = dq_pdf / (s * sst);
+    double th = -0.5 * s * dq_pdf * v / sqrt_t + w * (q * term_s - r * term_k);
+    double rh = w * t * term_k;
+    double va = -dq_pdf * d2 / v;
+    double vo = vg * d1 * d2 / v;
+    double ch = q * de - dq_pdf * (2.0 * (r - q) * t - d2 * sst) / (2.0 * t * sst);
     G_ST(price + i, pr);
     G_ST(delta + i, de);
-    G_ST(gamma + i, dq_pdf / (s * sst));
+    G_ST(gamma + i, ga);
     G_ST(vega + i, vg);
-    G_ST(theta + i, -0.5 * s * dq_pdf * v / sqrt_t + w * (q * term_s - r * term_k));
-    G_ST(rho + i, w * t * term_k);
-    G_ST(vanna + i, -dq_pdf * d2 / v);
-    G_ST(volga + i, vg * d1 * d2 / v);
-    G_ST(charm + i, q * de - dq_pdf * (2.0 * (r - q) * t - d2 * sst) / (2.0 * t * sst));
+    G_ST(theta + i, th);
+    G_ST(rho + i, rh);
+    G_ST(vanna + i, va);
+    G_ST(volga + i, vo);
+    G_ST(charm + i, ch);
     G_ST(status + i, 0);
 }
 

@@ -511,7 +511,15 @@ __device__ bool iv_one(double price, double spot, double strike, double years, d
 
 // 512 threads a block and at most 64 registers a thread (two blocks an SM): 16 % faster on an
 // H200 than the 80 registers the compiler takes unbounded (BENCHMARKS.md, 2026-12-03).
-extern "C" __global__ void __launch_bounds__(512, 2) bsm_iv(int n, const int* __restrict__ kind,
+// IV_BLOCK_BOUND and IV_MIN_BLOCKS override the 512 and the two (for tuning, with
+// WHEELHOUSE_CUDA_BLOCK at most the bound).
+#ifndef IV_BLOCK_BOUND
+#define IV_BLOCK_BOUND 512
+#endif
+#ifndef IV_MIN_BLOCKS
+#define IV_MIN_BLOCKS 2
+#endif
+extern "C" __global__ void __launch_bounds__(IV_BLOCK_BOUND, IV_MIN_BLOCKS) bsm_iv(int n, const int* __restrict__ kind,
                                   const double* __restrict__ price,
                                   const double* __restrict__ spot,
                                   const double* __restrict__ strike,

@@ -5,11 +5,12 @@
 // whole run and for each of `batches` equal batches (the batch-means standard errors); a
 // threshold bin is found per histogram such that the bins from it upwards hold at least the
 // `need` largest losses of that sample (need = m − ⌈α·m⌉ + 1 for m values: VaR is the
-// ⌈α·m⌉-th smallest loss, CVaR averages the ones above it); every path whose loss falls in a
-// bin at or above the lowest of those thresholds is gathered. The bin of a loss is a monotone
-// function of it (IEEE subtraction and multiplication by a positive number are monotone), so
-// the gathered set is {ℓ ≥ some value}: it holds the largest losses of the run and of every
-// batch, and the host finishes VaR/CVaR on it exactly as over the full sample.
+// ⌈α·m⌉-th smallest loss, CVaR averages the ones above it); a path is gathered when its loss
+// falls in a bin at or above the run's threshold or its batch's. The bin of a loss is a
+// monotone function of it (IEEE subtraction and multiplication by a positive number are
+// monotone), so within the run and within every batch the gathered paths include every loss
+// above some level, at least `need` of them: the host finishes VaR/CVaR on them exactly as
+// over the full sample.
 //
 // Header-free for NVRTC; every kernel is a plain grid over the paths.
 
@@ -114,7 +115,7 @@ extern "C" __global__ void tail_hist(int n, const double* __restrict__ pnl, int 
 
 // Pass 3: block r finds, for batch r (r < batches) or for the whole run (r = batches: every
 // row summed), the highest bin whose suffix (it and every bin above) holds at least need[r]
-// values, and lowers *threshold to it (threshold = TAIL_BINS − 1 before). Launched with
+// values, and writes it to threshold[r] (0 when the sample has fewer values). Launched with
 // batches + 1 blocks of TAIL_THRESHOLD_THREADS; each thread holds TAIL_BINS / that many
 // consecutive bins.
 #define TAIL_THRESHOLD_THREADS 1024
@@ -152,24 +153,27 @@ extern "C" __global__ void tail_threshold(const unsigned int* __restrict__ hist,
     for (int w = warp + 1; w < TAIL_THRESHOLD_THREADS / 32; ++w) higher += warp_sum[w];
     incl += higher;
     long long above = incl - mine;
-    if (want <= 0) return;
-    if (above < want && incl >= want) {
+    if (t == 0 && (want <= 0 || incl < want)) {
+        threshold[r] = want <= 0 ? TAIL_BINS - 1 : 0;  // nothing needed, or everything
+        return;
+    }
+    if (want > 0 && above < want && incl >= want) {
         long long c = above;
         for (int k = per_thread - 1; k >= 0; --k) {
             c += v[k];
             if (c >= want) {
-                atomicMin(threshold, t * per_thread + k);
+                threshold[r] = t * per_thread + k;
                 break;
             }
         }
-    } else if (t == 0 && incl < want) {
-        atomicMin(threshold, 0);  // fewer values than wanted: everything
     }
 }
 
-// Pass 4: every path whose loss is in a bin ≥ *threshold, as (path index, P&L), in no
-// particular order (*count = 0 before; out_* hold n).
-extern "C" __global__ void tail_gather(int n, const double* __restrict__ pnl,
+// Pass 4: every path whose loss is in a bin at or above the run's threshold (threshold[batches])
+// or its batch's, as (path index, P&L), in no particular order (*count = 0 before; out_* hold
+// n).
+extern "C" __global__ void tail_gather(int n, const double* __restrict__ pnl, int per,
+                                       int batches,
                                        const unsigned long long* __restrict__ range,
                                        const int* __restrict__ threshold,
                                        unsigned int* __restrict__ count,
@@ -180,7 +184,9 @@ extern "C" __global__ void tail_gather(int n, const double* __restrict__ pnl,
     double p = 0.0;
     if (i < n) {
         p = pnl[i];
-        take = tail_bin(-p, range) >= *threshold;
+        int b = tail_bin(-p, range);
+        int row = per > 0 ? min(i / per, batches) : batches;
+        take = b >= threshold[batches] || b >= threshold[row];
     }
     // One atomic per warp.
     unsigned int mask = __ballot_sync(0xffffffffu, take);
