@@ -194,6 +194,15 @@ pub fn greeks_per_thread() -> u32 {
         .unwrap_or(1)
 }
 
+/// A one-dimensional launch of `grid` blocks of `threads` threads, no dynamic shared memory.
+fn blocks(grid: u32, threads: u32) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (grid, 1, 1),
+        block_dim: (threads, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
 /// FNV-1a 64, a stable hash for the cache key.
 fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325u64;
@@ -466,11 +475,7 @@ impl CudaDevice {
             .and_then(|v| v.parse::<u32>().ok())
             .filter(|b| *b >= 32 && *b <= max && b % 32 == 0)
             .unwrap_or(block);
-        LaunchConfig {
-            grid_dim: ((n as u32).div_ceil(block), 1, 1),
-            block_dim: (block, 1, 1),
-            shared_mem_bytes: 0,
-        }
+        blocks((n as u32).div_ceil(block), block)
     }
 
     /// `bsm_iv` on device-resident inputs: (volatilities, statuses), left on the device.
@@ -1028,11 +1033,6 @@ impl Accelerator for CudaDevice {
             i32::try_from(per).map_err(|_| "batch too long".to_string())?,
             i32::try_from(batches).map_err(|_| "too many batches".to_string())?,
         );
-        let grid = |block: u32| LaunchConfig {
-            grid_dim: ((paths as u32).div_ceil(block), 1, 1),
-            block_dim: (block, 1, 1),
-            shared_mem_bytes: 0,
-        };
         let mut b = s.launch_builder(&self.tail[0]);
         b.arg(&n_i)
             .arg(&d_pnl)
@@ -1041,14 +1041,8 @@ impl Accelerator for CudaDevice {
             .arg(&mut block_sum);
         // SAFETY: matches `tail_scan(int, const double*, u64*, int*, double*)`; `d_pnl` holds
         // `paths` elements, `range` 2, `first_bad` 1, `block_sum` one per block of the grid.
-        unsafe {
-            b.launch(LaunchConfig {
-                grid_dim: (TAIL_SCAN_BLOCKS, 1, 1),
-                block_dim: (TAIL_SCAN_THREADS, 1, 1),
-                shared_mem_bytes: 0,
-            })
-        }
-        .map_err(|e| format!("tail_scan: {e}"))?;
+        unsafe { b.launch(blocks(TAIL_SCAN_BLOCKS, TAIL_SCAN_THREADS)) }
+            .map_err(|e| format!("tail_scan: {e}"))?;
         let mut b = s.launch_builder(&self.tail[1]);
         b.arg(&n_i)
             .arg(&d_pnl)
@@ -1059,14 +1053,8 @@ impl Accelerator for CudaDevice {
         // SAFETY: matches `tail_hist(int, const double*, int, int, const u64*, u32*)`; `hist`
         // has (batches + 1) rows of TAIL_BINS, the rows the kernel indexes; block b counts paths
         // b·TAIL_CHUNK … (b+1)·TAIL_CHUNK ∩ [0, n).
-        unsafe {
-            b.launch(LaunchConfig {
-                grid_dim: ((paths as u32).div_ceil(TAIL_CHUNK), 1, 1),
-                block_dim: (256, 1, 1),
-                shared_mem_bytes: 0,
-            })
-        }
-        .map_err(|e| format!("tail_hist: {e}"))?;
+        unsafe { b.launch(blocks((paths as u32).div_ceil(TAIL_CHUNK), 256)) }
+            .map_err(|e| format!("tail_hist: {e}"))?;
         let mut b = s.launch_builder(&self.tail[2]);
         b.arg(&hist)
             .arg(&batches_i)
@@ -1075,14 +1063,8 @@ impl Accelerator for CudaDevice {
         // SAFETY: matches `tail_threshold(const u32*, int, const int*, int*)`; one block of
         // TAIL_THRESHOLD_THREADS per entry of `need` and of `threshold` (the batches, then the
         // whole run), and `hist` has batches + 1 rows.
-        unsafe {
-            b.launch(LaunchConfig {
-                grid_dim: (rows as u32, 1, 1),
-                block_dim: (TAIL_THRESHOLD_THREADS, 1, 1),
-                shared_mem_bytes: 0,
-            })
-        }
-        .map_err(|e| format!("tail_threshold: {e}"))?;
+        unsafe { b.launch(blocks(rows as u32, TAIL_THRESHOLD_THREADS)) }
+            .map_err(|e| format!("tail_threshold: {e}"))?;
         let mut b = s.launch_builder(&self.tail[3]);
         b.arg(&n_i)
             .arg(&d_pnl)
@@ -1097,7 +1079,8 @@ impl Accelerator for CudaDevice {
         // u32*, int*, double*)`; `threshold` has batches + 1 entries (the rows indexed), the
         // outputs hold `paths` elements, at most one per path is written; the block size is a
         // multiple of 32 (the warp vote).
-        unsafe { b.launch(grid(256)) }.map_err(|e| format!("tail_gather: {e}"))?;
+        unsafe { b.launch(blocks((paths as u32).div_ceil(256), 256)) }
+            .map_err(|e| format!("tail_gather: {e}"))?;
         let bad = s.clone_dtoh(&first_bad).map_err(e)?[0];
         if bad < n_i {
             return Err(format!("path {bad} gave a non-finite P&L on the device"));
@@ -1238,11 +1221,7 @@ impl CudaDevice {
             return Err("mc_pnl: the output is shorter than the launch".into());
         }
         let n_i = i32::try_from(n).map_err(|_| format!("{n} paths: too many"))?;
-        let cfg = LaunchConfig {
-            grid_dim: ((n as u32).div_ceil(128), 1, 1),
-            block_dim: (128, 1, 1),
-            shared_mem_bytes: 0,
-        };
+        let cfg = blocks((n as u32).div_ceil(128), 128);
         let (f, i) = (&db.f, &db.i);
         let mut b = self.stream.launch_builder(&self.mc);
         b.arg(&n_i)

@@ -21,16 +21,19 @@
 #define G_ST(p, v) (*(p) = (v))
 #endif
 
+// The columns every price + Greeks kernel takes: the kind (0 call, 1 put) and six inputs, then
+// nine outputs and the status.
+#define GREEKS_COLUMNS                                                                      \
+    const int *__restrict__ kind, const double *__restrict__ spot,                          \
+        const double *__restrict__ strike, const double *__restrict__ years,                \
+        const double *__restrict__ rate, const double *__restrict__ dividend_yield,         \
+        const double *__restrict__ volatility, double *__restrict__ price,                  \
+        double *__restrict__ delta, double *__restrict__ gamma, double *__restrict__ vega,  \
+        double *__restrict__ theta, double *__restrict__ rho, double *__restrict__ vanna,   \
+        double *__restrict__ volga, double *__restrict__ charm, int *__restrict__ status
+
 // One option: element i of every column.
-__device__ __forceinline__ void bsm_greeks_one(
-    int i, const int* __restrict__ kind, const double* __restrict__ spot,
-    const double* __restrict__ strike, const double* __restrict__ years,
-    const double* __restrict__ rate, const double* __restrict__ dividend_yield,
-    const double* __restrict__ volatility,
-    double* __restrict__ price, double* __restrict__ delta, double* __restrict__ gamma,
-    double* __restrict__ vega, double* __restrict__ theta, double* __restrict__ rho,
-    double* __restrict__ vanna, double* __restrict__ volga, double* __restrict__ charm,
-    int* __restrict__ status) {
+__device__ __forceinline__ void bsm_greeks_one(int i, GREEKS_COLUMNS) {
     double s = G_LD(spot + i), k = G_LD(strike + i), t = G_LD(years + i), r = G_LD(rate + i),
            q = G_LD(dividend_yield + i), v = G_LD(volatility + i);
     double w = G_LD(kind + i) == 0 ? 1.0 : -1.0;
@@ -92,15 +95,7 @@ __device__ __forceinline__ void bsm_greeks_one(
     kind, spot, strike, years, rate, dividend_yield, volatility, price, delta, gamma, vega, \
         theta, rho, vanna, volga, charm, status
 
-extern "C" __global__ void bsm_greeks(
-    int n, const int* __restrict__ kind, const double* __restrict__ spot,
-    const double* __restrict__ strike, const double* __restrict__ years,
-    const double* __restrict__ rate, const double* __restrict__ dividend_yield,
-    const double* __restrict__ volatility,
-    double* __restrict__ price, double* __restrict__ delta, double* __restrict__ gamma,
-    double* __restrict__ vega, double* __restrict__ theta, double* __restrict__ rho,
-    double* __restrict__ vanna, double* __restrict__ volga, double* __restrict__ charm,
-    int* __restrict__ status) {
+extern "C" __global__ void bsm_greeks(int n, GREEKS_COLUMNS) {
     // GREEKS_PER_THREAD options per thread (the host defines it and sizes the grid to
     // match), a block's worth apart so every load and store stays coalesced; with more than
     // one, the loads of the next option are in flight while this one computes.
@@ -115,15 +110,7 @@ extern "C" __global__ void bsm_greeks(
 // The memory floor of bsm_greeks: the same seven columns read and ten written, element for
 // element, with no math (each output a different sum of inputs, so no load is dropped).
 // Timed beside bsm_greeks to say how far its arithmetic keeps it from the bandwidth bound.
-extern "C" __global__ void bsm_greeks_floor(
-    int n, const int* __restrict__ kind, const double* __restrict__ spot,
-    const double* __restrict__ strike, const double* __restrict__ years,
-    const double* __restrict__ rate, const double* __restrict__ dividend_yield,
-    const double* __restrict__ volatility,
-    double* __restrict__ price, double* __restrict__ delta, double* __restrict__ gamma,
-    double* __restrict__ vega, double* __restrict__ theta, double* __restrict__ rho,
-    double* __restrict__ vanna, double* __restrict__ volga, double* __restrict__ charm,
-    int* __restrict__ status) {
+extern "C" __global__ void bsm_greeks_floor(int n, GREEKS_COLUMNS) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
     double s = G_LD(spot + i), k = G_LD(strike + i), t = G_LD(years + i), r = G_LD(rate + i),
