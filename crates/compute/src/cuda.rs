@@ -1116,10 +1116,13 @@ struct McDeviceBook {
     vol_of_vol: f64,
     jumps: (i32, f64, f64, f64),
     /// base, scale, cholesky, spot, stock quantity, then per option: sign, strike, ln strike,
-    /// years left at the horizon, (r − q)·t, e^{−qt}, e^{−rt}, volatility, quantity, value now.
-    f: Vec<CudaSlice<f64>>,
-    /// Stock underlying, option underlying.
-    i: Vec<CudaSlice<i32>>,
+    /// years left at the horizon, (r − q)·t, e^{−qt}, e^{−rt}, volatility, quantity, value now;
+    /// end to end, `f_at` giving each column's (start, length).
+    f: CudaSlice<f64>,
+    f_at: Vec<(usize, usize)>,
+    /// Stock underlying, option underlying (`i_at`: as `f_at`).
+    i: CudaSlice<i32>,
+    i_at: Vec<(usize, usize)>,
 }
 
 impl McDeviceBook {
@@ -1163,7 +1166,8 @@ impl McDeviceBook {
         let opt_vol: Vec<f64> = book.option_vol.iter().map(|v| v + book.vol_shock).collect();
         let stock_u: Vec<i32> = book.stock_underlying.iter().map(|&u| u as i32).collect();
         let e = |e: cudarc::driver::DriverError| e.to_string();
-        // One element in every buffer, so empty position lists still give valid pointers.
+        // One upload per type: the columns end to end, each at least one element long so empty
+        // position lists still give valid pointers (a copy costs ~10 µs of latency each).
         let f = [
             &base[..],
             &scale,
@@ -1181,15 +1185,20 @@ impl McDeviceBook {
             book.option_quantity,
             book.option_value_now,
         ]
-        .into_iter()
-        .map(|v| s.clone_htod(if v.is_empty() { &[0.0f64][..] } else { v }))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(e)?;
-        let i = [&stock_u[..], &opt_u]
-            .into_iter()
-            .map(|v| s.clone_htod(if v.is_empty() { &[0i32][..] } else { v }))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(e)?;
+        .map(|v| if v.is_empty() { &[0.0f64][..] } else { v });
+        let i = [&stock_u[..], &opt_u].map(|v| if v.is_empty() { &[0i32][..] } else { v });
+        fn spans<T>(cols: &[&[T]]) -> Vec<(usize, usize)> {
+            let mut at = 0;
+            cols.iter()
+                .map(|c| {
+                    at += c.len();
+                    (at - c.len(), c.len())
+                })
+                .collect()
+        }
+        let (f_at, i_at) = (spans(&f), spans(&i));
+        let f = s.clone_htod(&f.concat()).map_err(e)?;
+        let i = s.clone_htod(&i.concat()).map_err(e)?;
         Ok(McDeviceBook {
             key: key_of(book.seed),
             nu: nu as i32,
@@ -1203,7 +1212,9 @@ impl McDeviceBook {
                 None => (0, 0.0, 0.0, 0.0),
             },
             f,
+            f_at,
             i,
+            i_at,
         })
     }
 }
@@ -1221,8 +1232,16 @@ impl CudaDevice {
             return Err("mc_pnl: the output is shorter than the launch".into());
         }
         let n_i = i32::try_from(n).map_err(|_| format!("{n} paths: too many"))?;
-        let cfg = blocks((n as u32).div_ceil(128), 128);
-        let (f, i) = (&db.f, &db.i);
+        // Shared memory: 2·nu doubles a thread, at most 48 KiB a block (the default limit), so
+        // blocks of 128 threads up to 24 underlyings and fewer (≥ 32) above.
+        let per_thread = 16 * db.nu.max(1) as u32;
+        let threads = ((48 * 1024 / per_thread) / 32 * 32).clamp(32, 128);
+        let cfg = LaunchConfig {
+            shared_mem_bytes: per_thread * threads,
+            ..blocks((n as u32).div_ceil(threads), threads)
+        };
+        let f: Vec<_> = db.f_at.iter().map(|&(a, l)| db.f.slice(a..a + l)).collect();
+        let i: Vec<_> = db.i_at.iter().map(|&(a, l)| db.i.slice(a..a + l)).collect();
         let mut b = self.stream.launch_builder(&self.mc);
         b.arg(&n_i)
             .arg(&first_path)
@@ -1253,7 +1272,8 @@ impl CudaDevice {
         // (types and order: n, first path, key, steps, dt, nu, base, scale, cholesky, spot,
         // stocks (count, underlying, quantity), options (count, underlying, ten columns), vol
         // of vol, jumps, out), every buffer holds at least the elements the kernel reads for
-        // the counts passed, and `out` has `n` elements for threads 0..n.
+        // the counts passed, `out` has `n` elements for threads 0..n, and the dynamic shared
+        // memory holds the 2·nu doubles of every thread of a block (nu ≤ 64: at most 32 KiB).
         unsafe { b.launch(cfg) }.map_err(|e| format!("launch: {e}"))?;
         Ok(())
     }

@@ -88,12 +88,18 @@ extern "C" __global__ void mc_pnl(
     const double* __restrict__ opt_v0,
     double vol_of_vol, int jumps, double jump_intensity, double jump_mean, double jump_sd,
     double* __restrict__ out) {
+    // Per thread, in shared memory (2·nu doubles a thread, the host sizes it and the block):
+    // the normal sums of the factors, then ln S in their place, and S. A per-thread array
+    // indexed at run time would live in local memory, which at this occupancy spills to L2.
+    extern __shared__ double mc_sh[];
+    const int tid = threadIdx.x, bd = blockDim.x;
+#define ZSUM(f) mc_sh[(f) * bd + tid]
+#define SPOT(f) mc_sh[(nu + (f)) * bd + tid]
     int j = blockIdx.x * blockDim.x + threadIdx.x;
     if (j >= n_paths) return;
     unsigned long long path = first_path + (unsigned long long)j;
     unsigned int p0 = (unsigned int)path, p1 = (unsigned int)(path >> 32);
-    double zsum[MC_MAX_UNDERLYINGS];
-    for (int f = 0; f < nu; ++f) zsum[f] = 0.0;
+    for (int f = 0; f < nu; ++f) ZSUM(f) = 0.0;
     int pairs = (nu + 1) / 2;
     // Pair by pair, the two factors' central draws summed over the steps in registers (a
     // per-thread array indexed at run time lives in local memory: a load and a store per draw
@@ -119,21 +125,21 @@ extern "C" __global__ void mc_pnl(
                     tq_f[nt] = (unsigned char)(2 * pair + h);
                     nt += 1;
                     if (nt == MC_TAIL_QUEUE) {
-                        for (int j = 0; j < nt; ++j) zsum[tq_f[j]] += inverse_normal_tail(tq_u[j]);
+                        for (int j = 0; j < nt; ++j) ZSUM(tq_f[j]) += inverse_normal_tail(tq_u[j]);
                         nt = 0;
                     }
                 }
             }
         }
-        zsum[2 * pair] += z2[0];
-        if (2 * pair + 1 < nu) zsum[2 * pair + 1] += z2[1];
+        ZSUM(2 * pair) += z2[0];
+        if (2 * pair + 1 < nu) ZSUM(2 * pair + 1) += z2[1];
     }
-    for (int j = 0; j < nt; ++j) zsum[tq_f[j]] += inverse_normal_tail(tq_u[j]);
-    double ln_s[MC_MAX_UNDERLYINGS];
-    double s[MC_MAX_UNDERLYINGS];
-    for (int i = 0; i < nu; ++i) {
+    for (int j = 0; j < nt; ++j) ZSUM(tq_f[j]) += inverse_normal_tail(tq_u[j]);
+    // Rows of the Cholesky factor from the last: row i reads sums 0..i, so ln S_i can take
+    // sum i's place once the row is done.
+    for (int i = nu - 1; i >= 0; --i) {
         double e = 0.0;
-        for (int k = 0; k <= i; ++k) e += chol[i * nu + k] * zsum[k];
+        for (int k = 0; k <= i; ++k) e += chol[i * nu + k] * ZSUM(k);
         double x = base[i] + scale[i] * e;
         if (jumps) {
             double lam = jump_intensity * dt;
@@ -155,8 +161,8 @@ extern "C" __global__ void mc_pnl(
             }
             x += jx;
         }
-        ln_s[i] = x;
-        s[i] = exp(x);
+        ZSUM(i) = x;
+        SPOT(i) = exp(x);
     }
     double vol_mult = 1.0;
     if (vol_of_vol > 0.0) {
@@ -168,20 +174,22 @@ extern "C" __global__ void mc_pnl(
     double pnl = 0.0;
     for (int a = 0; a < n_stock; ++a) {
         int u = stock_u[a];
-        pnl += stock_q[a] * (s[u] - spot0[u]);
+        pnl += stock_q[a] * (SPOT(u) - spot0[u]);
     }
     for (int o = 0; o < n_opt; ++o) {
         int u = opt_u[o];
         double v;
         if (opt_t[o] <= 0.0) {
-            v = fmax(opt_w[o] * (s[u] - opt_k[o]), 0.0);
+            v = fmax(opt_w[o] * (SPOT(u) - opt_k[o]), 0.0);
         } else {
             double vol = fmax(opt_vol[o] * vol_mult, 1e-6);
             double sst = vol * sqrt(opt_t[o]);
-            v = bsm_price(opt_w[o], s[u], ln_s[u], opt_ln_k[o], opt_k[o], opt_rq_t[o],
+            v = bsm_price(opt_w[o], SPOT(u), ZSUM(u), opt_ln_k[o], opt_k[o], opt_rq_t[o],
                           opt_dq[o], opt_dr[o], sst);
         }
         pnl += opt_qty[o] * (v - opt_v0[o]);
     }
     out[j] = pnl;
+#undef ZSUM
+#undef SPOT
 }
