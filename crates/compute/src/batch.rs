@@ -704,15 +704,10 @@ impl Backend {
         spec: &crate::mc::TailSpec,
         progress: &mut dyn FnMut(u64),
     ) -> Option<crate::mc::McTail> {
-        if paths < crate::cuda::MIN_DEVICE_PATHS || book.american {
+        if book.american {
             return None;
         }
-        let a = self.accel()?;
-        if !self.force_device && paths < a.min_paths() {
-            return None;
-        }
-        // The policy's batch factor sets the launch size (path p is the same in any launch).
-        let per_launch = ((paths as f64 * self.scales.batch()).ceil() as usize).clamp(1, paths);
+        let (a, per_launch) = self.paths_device(paths)?;
         match a.mc_tail(book, paths, spec, per_launch, progress) {
             Ok(t) => {
                 tracing::debug!(
@@ -729,31 +724,42 @@ impl Backend {
         }
     }
 
+    /// The accelerator for a Monte Carlo run of `n` paths, when there is one and the run is
+    /// large enough for it (or the device is forced), with the paths per launch: the policy's
+    /// batch factor splits a run into smaller launches (lower peak power and memory); path p
+    /// is the same whichever launch computes it.
+    fn paths_device(
+        &self,
+        n: usize,
+    ) -> Option<(&std::sync::Arc<dyn crate::cuda::Accelerator>, usize)> {
+        // Small batches never open a device.
+        if n < crate::cuda::MIN_DEVICE_PATHS {
+            return None;
+        }
+        let a = self.accel()?;
+        if !self.force_device && n < a.min_paths() {
+            tracing::debug!(
+                "Monte Carlo: {n} paths on the CPU (below the device's {})",
+                a.min_paths()
+            );
+            return None;
+        }
+        Some((
+            a,
+            ((n as f64 * self.scales.batch()).ceil() as usize).clamp(1, n),
+        ))
+    }
+
     pub(crate) fn try_accelerated(
         &self,
         book: &crate::mc::McBook<'_>,
         first_path: u64,
         out: &mut [f64],
     ) -> bool {
-        // Small batches never open a device.
-        if out.len() < crate::cuda::MIN_DEVICE_PATHS {
-            return false;
-        }
-        let Some(a) = self.accel() else {
+        let n = out.len();
+        let Some((a, per_launch)) = self.paths_device(n) else {
             return false;
         };
-        if !self.force_device && out.len() < a.min_paths() {
-            tracing::debug!(
-                "mc_pnl: {} paths on the CPU (below the device's {})",
-                out.len(),
-                a.min_paths()
-            );
-            return false;
-        }
-        // The policy's batch factor splits the paths into smaller launches (lower peak power
-        // and memory); path p is the same whichever launch computes it.
-        let n = out.len();
-        let per_launch = ((n as f64 * self.scales.batch()).ceil() as usize).clamp(1, n);
         let mut done = 0;
         for sub in out.chunks_mut(per_launch) {
             if let Err(why) = a.mc_pnl(book, first_path + done as u64, sub) {

@@ -283,17 +283,22 @@ mod tests {
         assert!(t.var_standard_error.is_none());
     }
 
+    /// Xorshift64 from `seed`: the tests' fixed-seed inputs.
+    fn xorshift(mut state: u64) -> impl FnMut() -> u64 {
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
     /// The tail reduction's contract: any upward-closed set holding each sample's and each
     /// batch's largest losses gives the full sample's bits, ties and all.
     #[test]
     fn a_tail_gives_the_same_bits_as_the_whole_sample() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut bits = xorshift(0x2545_f491_4f6c_dd1d);
+        let mut next = || (bits() >> 11) as f64 / (1u64 << 53) as f64;
         for (n, conf) in [
             (10_000usize, 0.99),
             (4_321, 0.95),
@@ -346,13 +351,7 @@ mod tests {
 
     #[test]
     fn radix_sort_is_the_total_order() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for n in [0usize, 1, 1023, 1024, 5_000, 40_000] {
             let v: Vec<f64> = (0..n)
                 .map(|i| match next() % 9 {
