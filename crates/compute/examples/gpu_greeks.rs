@@ -3,7 +3,10 @@
 //! yields 0–6 %), every column compared with the tolerance of the CPU kernels' own test
 //! (1e-13·|v| + 1e-15·max(S, K)) and the worst relative error reported, with timings.
 //! `WHEELHOUSE_GPU_GREEKS_MIN=1 cargo run --release -p wheelhouse-compute --example gpu_greeks --
-//! [n] [threads]` (the variable routes the batch to the GPU; it is off by default).
+//! [n] [threads] [random|chain]` (the variable routes the batch to the GPU; it is off by
+//! default). `chain` draws the inputs of `torch_peer.py chain` instead (S 100, K U[60, 140],
+//! T log-U[1 week, 2 years], σ U[10 %, 80 %], r U[0, 5 %], q U[0, 3 %]): quotes a chain holds,
+//! none in the far tails that the kernel leaves to the CPU (41 % of the random ones are).
 
 use std::time::Instant;
 
@@ -17,6 +20,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(4_000_000);
     let threads: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
+    let chain = args.get(3).is_some_and(|m| m == "chain");
     let mut st = 0x2545_F491_4F6C_DD1Du64;
     let mut u = move || {
         st ^= st << 13;
@@ -34,6 +38,15 @@ fn main() {
         } else {
             OptionType::Put
         });
+        if chain {
+            s.push(100.0);
+            k.push(60.0 + 80.0 * u());
+            t.push(lu(u(), 7.0 / 365.0, 2.0));
+            r.push(0.05 * u());
+            q.push(0.03 * u());
+            v.push(0.1 + 0.7 * u());
+            continue;
+        }
         let spot = lu(u(), 5.0, 2000.0);
         s.push(spot);
         k.push(spot * lu(u(), 0.25, 4.0));
@@ -105,7 +118,8 @@ fn main() {
     let t = dev.time_resident_greeks(&batch, 10).expect("resident");
     let bytes = t.bytes_per_option * n as f64;
     println!(
-        "{{\"resident_kernel_s\":{:.6},\"floor_kernel_s\":{:.6},\"resident_options_per_s\":{:.4e},\"kernel_bytes_per_s\":{:.4e},\"copy_bytes_per_s\":{:.4e},\"fraction_of_floor\":{:.3},\"fraction_of_copy_bandwidth\":{:.3},\"floor_fraction_of_copy\":{:.3},\"per_thread\":{}}}",
+        "{{\"mix\":{:?},\"resident_kernel_s\":{:.6},\"floor_kernel_s\":{:.6},\"resident_options_per_s\":{:.4e},\"kernel_bytes_per_s\":{:.4e},\"copy_bytes_per_s\":{:.4e},\"fraction_of_floor\":{:.3},\"fraction_of_copy_bandwidth\":{:.3},\"floor_fraction_of_copy\":{:.3},\"per_thread\":{}}}",
+        if chain { "chain" } else { "random" },
         t.kernel_seconds,
         t.floor_seconds,
         n as f64 / t.kernel_seconds,

@@ -711,9 +711,10 @@ impl Backend {
         match a.mc_tail(book, paths, spec, per_launch, progress) {
             Ok(t) => {
                 tracing::debug!(
-                    "mc_tail: {paths} paths on {}, {} kept for the tail",
+                    "mc_tail: {paths} paths on {}, {} kept for the tail, finished on the {}",
                     a.describe(),
-                    t.index.len()
+                    t.kept,
+                    if t.rows.is_empty() { "host" } else { "device" }
                 );
                 Some(t)
             }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PinnedHostSlice, PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
 use wheelhouse_pricing::OptionType;
@@ -41,6 +41,11 @@ const TAIL_SCAN_THREADS: u32 = 256;
 const TAIL_CHUNK: u32 = 8192;
 /// Threads of the threshold pass (`TAIL_THRESHOLD_THREADS`).
 const TAIL_THRESHOLD_THREADS: u32 = 1024;
+/// Threads of the finishing pass (`TAIL_FINISH_THREADS`).
+const TAIL_FINISH_THREADS: u32 = 1024;
+/// Most losses the finishing pass sorts for one sample (the 1 % tail of 1.6 M paths): a power
+/// of two, lowered to what a block's shared memory holds on the device.
+const TAIL_FINISH_MAX: u32 = 16_384;
 /// Fewest paths for which a device is even considered (below, the CPU always runs).
 pub const MIN_DEVICE_PATHS: usize = 64;
 /// Most underlyings the Monte Carlo kernel handles (its per-thread arrays).
@@ -152,12 +157,16 @@ pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     mc: CudaFunction,
-    tail: [CudaFunction; 4],
+    tail: [CudaFunction; 5],
+    /// Most losses `tail_finish` sorts per sample (a power of two its shared memory holds).
+    finish_cap: u32,
     greeks: CudaFunction,
     greeks_floor: CudaFunction,
     /// `GREEKS_PER_THREAD` of the compiled module.
     greeks_per_thread: u32,
     iv: CudaFunction,
+    /// Pinned staging for host batches ([`CudaDevice::staged`]), made on first use.
+    staging: std::sync::Mutex<Option<Staging>>,
     name: String,
     arch: String,
     sms: i32,
@@ -200,6 +209,30 @@ fn blocks(grid: u32, threads: u32) -> LaunchConfig {
         grid_dim: (grid, 1, 1),
         block_dim: (threads, 1, 1),
         shared_mem_bytes: 0,
+    }
+}
+
+/// The most losses (a power of two, at most [`TAIL_FINISH_MAX`]) `tail_finish` can sort in one
+/// block on this device: its opt-in shared memory per block, less 1 KiB for the static part,
+/// with the kernel's dynamic limit raised to match; 4 096 (32 KiB, always allowed) when the
+/// device does not say or refuses.
+fn finish_capacity(ctx: &Arc<CudaContext>, f: &CudaFunction) -> u32 {
+    use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute};
+    let optin = ctx
+        .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)
+        .unwrap_or(0);
+    let fits = (u32::try_from(optin).unwrap_or(0).saturating_sub(1024) / 8).min(TAIL_FINISH_MAX);
+    let cap = if fits == 0 { 0 } else { 1u32 << fits.ilog2() };
+    if cap > 4096
+        && f.set_attribute(
+            CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+            (cap * 8) as i32,
+        )
+        .is_ok()
+    {
+        cap
+    } else {
+        4096
     }
 }
 
@@ -412,11 +445,18 @@ impl CudaDevice {
         let mc = module
             .load_function("mc_pnl")
             .map_err(|e| format!("mc_pnl: {e}"))?;
-        let mut tail = Vec::with_capacity(4);
-        for f in ["tail_scan", "tail_hist", "tail_threshold", "tail_gather"] {
+        let mut tail = Vec::with_capacity(5);
+        for f in [
+            "tail_scan",
+            "tail_hist",
+            "tail_threshold",
+            "tail_gather",
+            "tail_finish",
+        ] {
             tail.push(module.load_function(f).map_err(|e| format!("{f}: {e}"))?);
         }
-        let tail: [CudaFunction; 4] = tail.try_into().map_err(|_| "tail kernels".to_string())?;
+        let tail: [CudaFunction; 5] = tail.try_into().map_err(|_| "tail kernels".to_string())?;
+        let finish_cap = finish_capacity(&ctx, &tail[4]);
         let greeks = module
             .load_function("bsm_greeks")
             .map_err(|e| format!("bsm_greeks: {e}"))?;
@@ -432,10 +472,12 @@ impl CudaDevice {
             stream,
             mc,
             tail,
+            finish_cap,
             greeks,
             greeks_floor,
             greeks_per_thread: greeks_per_thread(),
             iv,
+            staging: std::sync::Mutex::new(None),
             name,
             arch,
             sms,
@@ -836,6 +878,21 @@ impl DeviceInputs {
     }
 }
 
+/// An IV batch's columns for [`CudaDevice::staged`].
+fn host_columns<'a>(input: &crate::IvInput<'a>) -> HostColumns<'a> {
+    HostColumns {
+        kind: input.kind,
+        market: [
+            input.spot,
+            input.strike,
+            input.years,
+            input.rate,
+            input.dividend_yield,
+        ],
+        x: input.price,
+    }
+}
+
 fn kind_codes(kind: &[OptionType]) -> Vec<i32> {
     kind.iter()
         .map(|k| if *k == OptionType::Call { 0 } else { 1 })
@@ -850,6 +907,345 @@ fn flagged(status: &[i32]) -> Vec<usize> {
         .filter(|(_, c)| **c != 0)
         .map(|(i, _)| i)
         .collect()
+}
+
+/// What a staged host batch runs on each chunk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Job {
+    /// Price + Greeks at the given volatilities.
+    Greeks,
+    /// Implied volatility of the given prices.
+    Iv,
+    /// Implied volatility, then price + Greeks at it.
+    IvGreeks,
+}
+
+/// A host batch for [`CudaDevice::staged`]: the kind, the five market columns (spot, strike,
+/// years, rate, dividend yield) and the sixth input (volatility for [`Job::Greeks`], price
+/// otherwise).
+struct HostColumns<'a> {
+    kind: &'a [OptionType],
+    market: [&'a [f64]; 5],
+    x: &'a [f64],
+}
+
+/// Pinned host staging and device buffers for [`CudaDevice::staged`], allocated once per device
+/// and reused: two lanes, each with its own stream, so that one chunk's copies and kernels run
+/// while the host fills or drains the other lane. Column c of a lane's buffers occupies
+/// elements c·chunk … (c+1)·chunk.
+struct Staging {
+    chunk: usize,
+    lanes: Vec<Lane>,
+}
+
+struct Lane {
+    stream: Arc<CudaStream>,
+    /// The six f64 inputs (write-combined: the host only writes them).
+    h_in: PinnedHostSlice<f64>,
+    h_kind: PinnedHostSlice<i32>,
+    /// Ten outputs: IV, then price and the eight Greeks (cached: the host reads them).
+    h_out: PinnedHostSlice<f64>,
+    /// IV status, Greeks status.
+    h_status: PinnedHostSlice<i32>,
+    d_in: Vec<CudaSlice<f64>>,
+    d_kind: CudaSlice<i32>,
+    d_out: Vec<CudaSlice<f64>>,
+    d_status: Vec<CudaSlice<i32>>,
+    /// Elements of the chunk in flight on this lane (its results not yet drained).
+    pending: Option<std::ops::Range<usize>>,
+}
+
+/// Elements per chunk of a staged batch: 2¹⁹ (a lane's buffers 76 MB on the host and as much on
+/// the device), or `WHEELHOUSE_STAGING_CHUNK` (for tuning; at least 4 096).
+fn staging_chunk() -> usize {
+    std::env::var("WHEELHOUSE_STAGING_CHUNK")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|c| *c >= 4096)
+        .unwrap_or(1 << 19)
+}
+
+/// Whether host batches go through the pinned, two-lane pipeline (the default) or the plain
+/// path that uploads whole columns from pageable memory (`WHEELHOUSE_GPU_STAGING=0`, kept to
+/// measure the difference).
+fn staging_enabled() -> bool {
+    std::env::var("WHEELHOUSE_GPU_STAGING").map_or(true, |v| v != "0")
+}
+
+impl Lane {
+    fn new(ctx: &Arc<CudaContext>, chunk: usize) -> Result<Lane, String> {
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let stream = ctx.new_stream().map_err(e)?;
+        // SAFETY: pinned host memory is handed out uninitialised; every element the device
+        // reads is written by the host first (`fill`), and the host reads only elements the
+        // device has written (`drain`, after the lane's stream is synchronised).
+        let h_in = unsafe { ctx.alloc_pinned::<f64>(6 * chunk) }.map_err(e)?;
+        // SAFETY: as above.
+        let h_kind = unsafe { ctx.alloc_pinned::<i32>(chunk) }.map_err(e)?;
+        // SAFETY: as above; flags 0 (not write-combined): the host reads these.
+        let h_out = unsafe { ctx.alloc_pinned_with_flags::<f64>(10 * chunk, 0) }.map_err(e)?;
+        // SAFETY: as above.
+        let h_status = unsafe { ctx.alloc_pinned_with_flags::<i32>(2 * chunk, 0) }.map_err(e)?;
+        let f64s = |k: usize| -> Result<Vec<CudaSlice<f64>>, String> {
+            (0..k)
+                .map(|_| stream.alloc_zeros::<f64>(chunk).map_err(e))
+                .collect()
+        };
+        Ok(Lane {
+            d_in: f64s(6)?,
+            d_kind: stream.alloc_zeros::<i32>(chunk).map_err(e)?,
+            d_out: f64s(10)?,
+            d_status: vec![
+                stream.alloc_zeros::<i32>(chunk).map_err(e)?,
+                stream.alloc_zeros::<i32>(chunk).map_err(e)?,
+            ],
+            stream,
+            h_in,
+            h_kind,
+            h_out,
+            h_status,
+            pending: None,
+        })
+    }
+}
+
+impl CudaDevice {
+    /// A host batch through the pinned two-lane pipeline: chunk by chunk, the host copies the
+    /// inputs into a lane's pinned buffers, the lane's stream copies them up, runs the
+    /// kernels and copies the results back, while the host works on the other lane. `outs`
+    /// gets the job's output columns (IV; or price and the eight Greeks; or both, IV first),
+    /// `status` a non-zero code where any kernel left the element to the CPU.
+    fn staged(
+        &self,
+        job: Job,
+        input: &HostColumns<'_>,
+        outs: &mut [&mut [f64]],
+        status: &mut [i32],
+    ) -> Result<(), String> {
+        let n = input.kind.len();
+        let want = match job {
+            Job::Greeks => 9,
+            Job::Iv => 1,
+            Job::IvGreeks => 10,
+        };
+        if outs.len() != want
+            || outs.iter().any(|o| o.len() != n)
+            || status.len() != n
+            || input.x.len() != n
+            || input.market.iter().any(|c| c.len() != n)
+        {
+            return Err("staged batch: columns of different lengths".into());
+        }
+        let mut guard = self
+            .staging
+            .lock()
+            .map_err(|_| "staging buffers poisoned".to_string())?;
+        if guard.is_none() {
+            let chunk = staging_chunk();
+            // Both lanes' device buffers: 22 columns of f64/i32 per element.
+            self.check_fits(2 * chunk, 16 * 8 + 3 * 4)?;
+            let lanes = (0..2)
+                .map(|_| Lane::new(&self.ctx, chunk))
+                .collect::<Result<Vec<_>, _>>()?;
+            *guard = Some(Staging { chunk, lanes });
+        }
+        let st = guard.as_mut().ok_or("staging buffers")?;
+        let chunk = st.chunk;
+        let result = (|| -> Result<(), String> {
+            for (c, first) in (0..n).step_by(chunk).enumerate() {
+                let range = first..(first + chunk).min(n);
+                let lane = &mut st.lanes[c % 2];
+                self.drain(job, lane, chunk, outs, status)?;
+                Self::fill(lane, chunk, input, range.clone())?;
+                self.enqueue(job, lane, chunk, range.len())?;
+                lane.pending = Some(range);
+            }
+            for lane in st.lanes.iter_mut() {
+                self.drain(job, lane, chunk, outs, status)?;
+            }
+            Ok(())
+        })();
+        if result.is_err() {
+            // Leave no chunk half-tracked: the next batch starts from synchronised lanes.
+            for lane in st.lanes.iter_mut() {
+                let _ = lane.stream.synchronize();
+                lane.pending = None;
+            }
+        }
+        result
+    }
+
+    /// The host's copy of a chunk's inputs into a lane's pinned buffers (the lane has nothing
+    /// in flight: `drain` ran first), a column per task.
+    fn fill(
+        lane: &mut Lane,
+        chunk: usize,
+        input: &HostColumns<'_>,
+        range: std::ops::Range<usize>,
+    ) -> Result<(), String> {
+        use rayon::prelude::*;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let m = range.len();
+        let kind = lane.h_kind.as_mut_slice().map_err(e)?;
+        let h_in = lane.h_in.as_mut_slice().map_err(e)?;
+        let sources = [
+            input.market[0],
+            input.market[1],
+            input.market[2],
+            input.market[3],
+            input.market[4],
+            input.x,
+        ];
+        rayon::join(
+            || {
+                for (d, k) in kind[..m].iter_mut().zip(&input.kind[range.clone()]) {
+                    *d = if *k == OptionType::Call { 0 } else { 1 };
+                }
+            },
+            || {
+                h_in.par_chunks_mut(chunk)
+                    .zip(sources.par_iter())
+                    .for_each(|(dst, src)| dst[..m].copy_from_slice(&src[range.clone()]));
+            },
+        );
+        Ok(())
+    }
+
+    /// A lane's chunk of `m` elements on its stream: inputs up, the job's kernels, outputs
+    /// and statuses down into the lane's pinned buffers (all asynchronous to the host).
+    fn enqueue(&self, job: Job, lane: &mut Lane, chunk: usize, m: usize) -> Result<(), String> {
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let s = lane.stream.clone();
+        // The copies from and to pinned memory are asynchronous: the host touches these
+        // buffers again only after `drain` has synchronised the stream.
+        let h_in = lane.h_in.as_slice().map_err(e)?;
+        for (c, d) in lane.d_in.iter_mut().enumerate() {
+            s.memcpy_htod(&h_in[c * chunk..c * chunk + m], &mut d.slice_mut(..m))
+                .map_err(e)?;
+        }
+        let h_kind = lane.h_kind.as_slice().map_err(e)?;
+        s.memcpy_htod(&h_kind[..m], &mut lane.d_kind.slice_mut(..m))
+            .map_err(e)?;
+        let n_i = i32::try_from(m).map_err(|_| format!("{m} elements: too many"))?;
+        let inputs: Vec<_> = lane.d_in.iter().map(|d| d.slice(..m)).collect();
+        let kind = lane.d_kind.slice(..m);
+        let (iv_col, greeks_cols) = lane.d_out.split_at_mut(1);
+        let (iv_status, greeks_status) = lane.d_status.split_at_mut(1);
+        if job != Job::Greeks {
+            let mut iv = iv_col[0].slice_mut(..m);
+            let mut st = iv_status[0].slice_mut(..m);
+            let mut b = s.launch_builder(&self.iv);
+            b.arg(&n_i)
+                .arg(&kind)
+                .arg(&inputs[5])
+                .arg(&inputs[0])
+                .arg(&inputs[1])
+                .arg(&inputs[2])
+                .arg(&inputs[3])
+                .arg(&inputs[4])
+                .arg(&mut iv)
+                .arg(&mut st);
+            // SAFETY: the arguments match `bsm_iv` in kernels/iv.cu one for one (n, kind,
+            // price, spot, strike, years, rate, dividend yield, volatility out, status out),
+            // every view holds `m` elements, threads past `m` return at once, and the block
+            // is within the kernel's launch bounds (512).
+            unsafe { b.launch(Self::launch_config(m, 512, 512)) }
+                .map_err(|e| format!("bsm_iv: {e}"))?;
+        }
+        if job != Job::Iv {
+            let vol = if job == Job::Greeks {
+                lane.d_in[5].slice(..m)
+            } else {
+                iv_col[0].slice(..m)
+            };
+            let mut outs: Vec<_> = greeks_cols.iter_mut().map(|d| d.slice_mut(..m)).collect();
+            let mut st = greeks_status[0].slice_mut(..m);
+            let mut b = s.launch_builder(&self.greeks);
+            b.arg(&n_i).arg(&kind);
+            for i in &inputs[..5] {
+                b.arg(i);
+            }
+            b.arg(&vol);
+            for o in outs.iter_mut() {
+                b.arg(o);
+            }
+            b.arg(&mut st);
+            let per_thread = self.greeks_per_thread as usize;
+            // SAFETY: the arguments match `bsm_greeks` in kernels/greeks.cu one for one (n,
+            // kind, spot, strike, years, rate, dividend yield, volatility, nine output
+            // columns, status), every view holds `m` elements, the grid covers `m` at the
+            // kernel's GREEKS_PER_THREAD and elements past `m` are skipped.
+            unsafe { b.launch(Self::launch_config(m.div_ceil(per_thread), 256, 1024)) }
+                .map_err(|e| format!("bsm_greeks: {e}"))?;
+        }
+        let h_out = lane.h_out.as_mut_slice().map_err(e)?;
+        let h_status = lane.h_status.as_mut_slice().map_err(e)?;
+        let cols = match job {
+            Job::Greeks => 1..10,
+            Job::Iv => 0..1,
+            Job::IvGreeks => 0..10,
+        };
+        for c in cols {
+            s.memcpy_dtoh(
+                &lane.d_out[c].slice(..m),
+                &mut h_out[c * chunk..c * chunk + m],
+            )
+            .map_err(e)?;
+        }
+        for c in 0..2 {
+            if (c == 0 && job == Job::Greeks) || (c == 1 && job == Job::Iv) {
+                continue;
+            }
+            s.memcpy_dtoh(
+                &lane.d_status[c].slice(..m),
+                &mut h_status[c * chunk..c * chunk + m],
+            )
+            .map_err(e)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for a lane's chunk in flight, if any, and copies its results to the caller's
+    /// columns, a column per task.
+    fn drain(
+        &self,
+        job: Job,
+        lane: &mut Lane,
+        chunk: usize,
+        outs: &mut [&mut [f64]],
+        status: &mut [i32],
+    ) -> Result<(), String> {
+        use rayon::prelude::*;
+        let Some(range) = lane.pending.take() else {
+            return Ok(());
+        };
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        lane.stream.synchronize().map_err(e)?;
+        let m = range.len();
+        let h_out = lane.h_out.as_slice().map_err(e)?;
+        let h_status = lane.h_status.as_slice().map_err(e)?;
+        let first_col = if job == Job::Greeks { 1 } else { 0 };
+        rayon::join(
+            || {
+                outs.par_iter_mut().enumerate().for_each(|(j, o)| {
+                    let c = first_col + j;
+                    o[range.clone()].copy_from_slice(&h_out[c * chunk..c * chunk + m]);
+                });
+            },
+            || {
+                let iv = &h_status[..m];
+                let gr = &h_status[chunk..chunk + m];
+                for (i, s) in status[range.clone()].iter_mut().enumerate() {
+                    *s = match job {
+                        Job::Greeks => gr[i],
+                        Job::Iv => iv[i],
+                        Job::IvGreeks => iv[i] | gr[i],
+                    };
+                }
+            },
+        );
+        Ok(())
+    }
 }
 
 impl Accelerator for CudaDevice {
@@ -871,6 +1267,33 @@ impl Accelerator for CudaDevice {
         out: &mut crate::GreeksBatch,
     ) -> Result<Vec<usize>, String> {
         let n = batch.len().map_err(|e| e.to_string())?;
+        if staging_enabled() {
+            let mut status = vec![0i32; n];
+            let mut cols: Vec<&mut [f64]> = vec![
+                &mut out.price,
+                &mut out.delta,
+                &mut out.gamma,
+                &mut out.vega,
+                &mut out.theta,
+                &mut out.rho,
+                &mut out.vanna,
+                &mut out.volga,
+                &mut out.charm,
+            ];
+            let input = HostColumns {
+                kind: batch.kind,
+                market: [
+                    batch.spot,
+                    batch.strike,
+                    batch.years,
+                    batch.rate,
+                    batch.dividend_yield,
+                ],
+                x: batch.volatility,
+            };
+            self.staged(Job::Greeks, &input, &mut cols, &mut status)?;
+            return Ok(flagged(&status));
+        }
         self.check_fits(n, 7 * 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
@@ -901,6 +1324,12 @@ impl Accelerator for CudaDevice {
         out: &mut crate::IvBatch,
     ) -> Result<Vec<usize>, String> {
         let n = input.len().map_err(|e| e.to_string())?;
+        if staging_enabled() {
+            let mut status = vec![0i32; n];
+            let mut cols: Vec<&mut [f64]> = vec![&mut out.implied_volatility];
+            self.staged(Job::Iv, &host_columns(input), &mut cols, &mut status)?;
+            return Ok(flagged(&status));
+        }
         self.check_fits(n, 7 * 8 + 4 + 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
@@ -920,6 +1349,23 @@ impl Accelerator for CudaDevice {
         greeks: &mut crate::GreeksBatch,
     ) -> Result<Vec<usize>, String> {
         let n = input.len().map_err(|e| e.to_string())?;
+        if staging_enabled() {
+            let mut status = vec![0i32; n];
+            let mut cols: Vec<&mut [f64]> = vec![
+                &mut iv.implied_volatility,
+                &mut greeks.price,
+                &mut greeks.delta,
+                &mut greeks.gamma,
+                &mut greeks.vega,
+                &mut greeks.theta,
+                &mut greeks.rho,
+                &mut greeks.vanna,
+                &mut greeks.volga,
+                &mut greeks.charm,
+            ];
+            self.staged(Job::IvGreeks, &host_columns(input), &mut cols, &mut status)?;
+            return Ok(flagged(&status));
+        }
         self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
@@ -1081,12 +1527,67 @@ impl Accelerator for CudaDevice {
         // multiple of 32 (the warp vote).
         unsafe { b.launch(blocks((paths as u32).div_ceil(256), 256)) }
             .map_err(|e| format!("tail_gather: {e}"))?;
-        let bad = s.clone_dtoh(&first_bad).map_err(e)?[0];
-        if bad < n_i {
-            return Err(format!("path {bad} gave a non-finite P&L on the device"));
+        // The finish on the device: one small copy back instead of the gathered paths and the
+        // host's select and sorts.
+        let mut result = s.alloc_zeros::<f64>(3 + 2 * rows).map_err(e)?;
+        let zero: f64 = [0.0f64; 0].iter().sum();
+        let cap = self.finish_cap;
+        let (cap_i, sums_i) = (cap as i32, TAIL_SCAN_BLOCKS as i32);
+        let mut b = s.launch_builder(&self.tail[4]);
+        b.arg(&n_i)
+            .arg(&per_i)
+            .arg(&batches_i)
+            .arg(&count)
+            .arg(&out_index)
+            .arg(&out_pnl)
+            .arg(&d_need)
+            .arg(&cap_i)
+            .arg(&first_bad)
+            .arg(&block_sum)
+            .arg(&sums_i)
+            .arg(&zero)
+            .arg(&mut result);
+        let finish = LaunchConfig {
+            shared_mem_bytes: cap * 8,
+            ..blocks(rows as u32, TAIL_FINISH_THREADS)
+        };
+        // SAFETY: matches `tail_finish(int, int, int, const u32*, const int*, const double*,
+        // const int*, int, const int*, const double*, int, double, double*)`; one block per
+        // row (batches + 1 = the entries of `need`), `result` holds 3 + 2 per row, `block_sum`
+        // TAIL_SCAN_BLOCKS, the gathered columns `count` valid entries; the dynamic shared
+        // memory is `cap` keys, within the limit `finish_capacity` set.
+        unsafe { b.launch(finish) }.map_err(|e| format!("tail_finish: {e}"))?;
+        let head = s.clone_dtoh(&result).map_err(e)?;
+        if head[0] < f64::from(n_i) {
+            return Err(format!(
+                "path {} gave a non-finite P&L on the device",
+                head[0]
+            ));
         }
-        let kept = s.clone_dtoh(&count).map_err(e)?[0] as usize;
-        let sums = s.clone_dtoh(&block_sum).map_err(e)?;
+        let kept = head[1] as usize;
+        let pnl_sum = head[2];
+        let finished: Vec<crate::TailRow> = head[3..]
+            .chunks_exact(2)
+            .map(|r| crate::TailRow {
+                var: r[0],
+                above: r[1],
+            })
+            .collect();
+        if finished
+            .iter()
+            .all(|r| r.var.is_finite() && r.above.is_finite())
+        {
+            return Ok(crate::McTail {
+                paths,
+                pnl_sum,
+                kept,
+                index: Vec::new(),
+                pnl: Vec::new(),
+                rows: finished,
+            });
+        }
+        // A sample with more gathered paths than a block sorts: the host finishes.
+        tracing::debug!("mc_tail: {kept} paths kept, beyond the device's finish ({cap} a sample)");
         let mut index = vec![0i32; kept];
         let mut pnl = vec![0.0f64; kept];
         if kept > 0 {
@@ -1097,9 +1598,11 @@ impl Accelerator for CudaDevice {
         }
         Ok(crate::McTail {
             paths,
-            pnl_sum: sums.iter().sum(),
+            pnl_sum,
+            kept,
             index: index.into_iter().map(|i| i as u64).collect(),
             pnl,
+            rows: Vec::new(),
         })
     }
 }

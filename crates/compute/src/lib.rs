@@ -35,7 +35,7 @@ pub use batch::{
     Backend, BatchError, CHUNK, DeviceChoice, FirstOrderBatch, GreeksBatch, IvBatch, IvInput,
     OptionBatch, Scales, Status,
 };
-pub use mc::{McBook, McJumps, McTail, TailSpec};
+pub use mc::{McBook, McJumps, McTail, TailRow, TailSpec};
 
 /// Diagnostics: how many of `input`'s elements (all taken as European) the vectorised
 /// implied-volatility kernel hands to the scalar solver, and the total. Not a stable API.

@@ -187,19 +187,38 @@ impl TailSpec {
 }
 
 /// A Monte Carlo run reduced on the device ([`Backend::mc_tail`]): its path count, the sum of
-/// every path's P&L, and some of its paths, in no particular order: for the run and for every
-/// batch, those kept include every loss (`ℓ` = −P&L) of that sample above some level, at
-/// least [`TailSpec::need`] of them.
+/// every path's P&L, and either its samples finished on the device (`rows`) or some of its
+/// paths (`index`, `pnl`), in no particular order: for the run and for every batch, those kept
+/// include every loss (`ℓ` = −P&L) of that sample above some level, at least
+/// [`TailSpec::need`] of them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct McTail {
     /// Paths in the run.
     pub paths: usize,
     /// Sum of every path's P&L.
     pub pnl_sum: f64,
-    /// Path index of each kept path.
+    /// Paths the device kept for the tail (`index.len()` when they came back).
+    pub kept: usize,
+    /// Path index of each kept path (empty when `rows` is not).
     pub index: Vec<u64>,
     /// P&L of each kept path.
     pub pnl: Vec<f64>,
+    /// The finish done on the device: one [`TailRow`] per batch of [`TailSpec::batches`]
+    /// (when the batches have paths), then one for the whole run; empty when the host is to
+    /// finish from `index` and `pnl`.
+    pub rows: Vec<TailRow>,
+}
+
+/// One sample's VaR and the sum CVaR is made of, as a device computes them from its tail:
+/// for `m` losses sorted ascending `ℓ(1) ≤ … ≤ ℓ(m)` and `k = ⌈α·m⌉` (at least 1), `var` is
+/// `ℓ(k)` and `above` is `ℓ(k+1) + … + ℓ(m)` added one at a time in that order, starting from
+/// Rust's empty `f64` sum — the additions of the host's own finish, so the same bits.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TailRow {
+    /// `ℓ(k)`, the sample's VaR (money, loss positive).
+    pub var: f64,
+    /// The losses above it, summed in ascending order.
+    pub above: f64,
 }
 
 impl Backend {

@@ -57,7 +57,7 @@ fn main() {
     let secs = t.elapsed().as_secs_f64();
     let accel = b.accelerator();
     println!(
-        "{{\"engine\":\"wheelhouse\",\"device\":{:?},\"paths\":{paths},\"threads\":{},\"seconds\":{secs:.4},\"open_seconds\":{open_secs:.4},\"var\":{:.2},\"cvar\":{:.2},\"var_se\":{:.2},\"paths_seconds\":{:.4},\"reduce_seconds\":{:.4},\"tail_paths\":{:?},\"fallbacks\":{}}}",
+        "{{\"engine\":\"wheelhouse\",\"device\":{:?},\"paths\":{paths},\"threads\":{},\"seconds\":{secs:.4},\"open_seconds\":{open_secs:.4},\"var\":{:.2},\"cvar\":{:.2},\"var_se\":{:.2},\"paths_seconds\":{:.4},\"reduce_seconds\":{:.4},\"tail_paths\":{:?},\"tail_on_device\":{},\"fallbacks\":{}}}",
         accel.as_deref().unwrap_or("cpu"),
         b.threads(),
         r.tail.var,
@@ -66,12 +66,13 @@ fn main() {
         r.paths_seconds,
         r.reduce_seconds,
         r.tail_paths,
+        r.tail_finished_on_device,
         b.fallbacks()
     );
     if device == "compare" {
-        // Warm GPU runs, then the CPU on the same paths.
+        // Ten warm GPU runs, then the CPU on the same paths.
         let mut warm = vec![];
-        for _ in 0..3 {
+        for _ in 0..10 {
             let t = Instant::now();
             let w = simulate(&u, &c, &p, &s, &b).unwrap();
             warm.push((t.elapsed().as_secs_f64(), w.paths_seconds));

@@ -26,7 +26,7 @@ use wheelhouse_pricing::black::bsm_price;
 
 use crate::RiskError;
 use crate::linalg::{cholesky, nearest_correlation};
-use crate::var::{BATCHES, TailRisk, tail_risk, tail_risk_from_top};
+use crate::var::{BATCHES, TailRisk, tail_risk, tail_risk_from_rows, tail_risk_from_top};
 
 /// Trading days per year of the path steps.
 pub const TRADING_DAYS: f64 = 252.0;
@@ -129,9 +129,12 @@ pub struct McResult {
     /// [`McSettings::keep_paths`].
     #[serde(skip)]
     pub pnl: Vec<f64>,
-    /// Paths a device's tail reduction brought back to the host (`None`: every path's P&L
-    /// came back, in `pnl`).
+    /// Paths a device's tail reduction kept for VaR and CVaR (`None`: every path's P&L came
+    /// back, in `pnl`).
     pub tail_paths: Option<usize>,
+    /// Whether the device also finished VaR, CVaR and the batch estimates (only a few numbers
+    /// came back) rather than sending the kept paths for the host to finish.
+    pub tail_finished_on_device: bool,
     /// Seconds spent generating and revaluing the paths (the compute batches).
     pub paths_seconds: f64,
     /// Seconds spent on VaR/CVaR and their standard errors.
@@ -416,12 +419,18 @@ pub fn simulate_with_progress(
         if let Some(t) = reduced {
             let paths_seconds = started.elapsed().as_secs_f64();
             let started = std::time::Instant::now();
-            let tail = tail_risk_from_top(t.paths, &t.index, &t.pnl, s.confidence)?;
+            // Finished on the device (one row per sample), or by the host from the kept paths.
+            let tail = if t.rows.is_empty() {
+                tail_risk_from_top(t.paths, &t.index, &t.pnl, s.confidence)?
+            } else {
+                tail_risk_from_rows(t.paths, &t.rows, s.confidence)?
+            };
             return Ok(McResult {
                 tail,
                 mean_pnl: t.pnl_sum / t.paths as f64,
                 correlation_repaired: repaired,
-                tail_paths: Some(t.index.len()),
+                tail_paths: Some(t.kept),
+                tail_finished_on_device: !t.rows.is_empty(),
                 pnl: Vec::new(),
                 paths_seconds,
                 reduce_seconds: started.elapsed().as_secs_f64(),
@@ -450,6 +459,7 @@ pub fn simulate_with_progress(
         correlation_repaired: repaired,
         pnl,
         tail_paths: None,
+        tail_finished_on_device: false,
         paths_seconds,
         reduce_seconds: started.elapsed().as_secs_f64(),
     })

@@ -14,6 +14,8 @@
 
 use serde::Serialize;
 
+use wheelhouse_compute::TailRow;
+
 use crate::RiskError;
 
 /// VaR and CVaR of a sample.
@@ -79,13 +81,20 @@ fn var_cvar_top(n: usize, top: &mut [f64], confidence: f64) -> Result<(f64, f64)
     }
     let (_, &mut var, tail) = top.select_nth_unstable_by(top.len() - need, f64::total_cmp);
     sort_total(tail);
-    let tail: f64 = tail.iter().sum();
-    let cvar = if n as f64 - an > 0.0 {
-        (tail + (k as f64 - an) * var) / (n as f64 - an)
+    let above: f64 = tail.iter().sum();
+    Ok((var, cvar_of(n, confidence, var, above)))
+}
+
+/// CVaR of `n` losses at `confidence` from VaR `L(k)` and the sum of the losses above it
+/// (added in ascending order).
+fn cvar_of(n: usize, confidence: f64, var: f64, above: f64) -> f64 {
+    let an = confidence * n as f64;
+    let k = (an.ceil() as usize).clamp(1, n);
+    if n as f64 - an > 0.0 {
+        (above + (k as f64 - an) * var) / (n as f64 - an)
     } else {
         var
-    };
-    Ok((var, cvar))
+    }
 }
 
 /// Sorts `v` ascending in [`f64::total_cmp`] order — the very sequence `sort_unstable_by`
@@ -214,6 +223,53 @@ pub fn tail_risk_from_top(
     with_errors(var, cvar, n, confidence, |b| batches[b].clone())
 }
 
+/// [`tail_risk`] of a sample of `n` P&Ls finished on a device
+/// ([`wheelhouse_compute::McTail::rows`]): one [`TailRow`] for each of the [`BATCHES`] batches
+/// of `n / BATCHES` consecutive values (none when that is zero), then one for the whole
+/// sample. The result has the same bits as [`tail_risk`] over the whole sample when the rows
+/// hold what [`TailRow`] says.
+///
+/// # Errors
+/// Confidence outside (0, 1), an empty sample, the wrong number of rows, a non-finite row.
+pub fn tail_risk_from_rows(
+    n: usize,
+    rows: &[TailRow],
+    confidence: f64,
+) -> Result<TailRisk, RiskError> {
+    check(if n == 0 { &[] } else { &[0.0] }, confidence)?;
+    let batches = if n / BATCHES > 0 { BATCHES } else { 0 };
+    if rows.len() != batches + 1 {
+        return Err(RiskError::Input(format!(
+            "{} finished rows for a sample of {n} in {batches} batches (needs {})",
+            rows.len(),
+            batches + 1
+        )));
+    }
+    if let Some(i) = rows
+        .iter()
+        .position(|r| !(r.var.is_finite() && r.above.is_finite()))
+    {
+        return Err(RiskError::Input(format!(
+            "finished row {i} is not finite ({:?})",
+            rows[i]
+        )));
+    }
+    let whole = rows[batches];
+    let per = n / BATCHES;
+    with_errors(
+        whole.var,
+        cvar_of(n, confidence, whole.var, whole.above),
+        n,
+        confidence,
+        |b| {
+            Ok((
+                rows[b].var,
+                cvar_of(per, confidence, rows[b].var, rows[b].above),
+            ))
+        },
+    )
+}
+
 /// The [`TailRisk`] of (VaR, CVaR) of `n` values with batch-means standard errors from the
 /// estimates of batch `b` (0 … [`BATCHES`]) given by `batch`, when the batches are long
 /// enough.
@@ -332,6 +388,43 @@ mod tests {
             assert_eq!(format!("{got:?}"), format!("{want:?}"), "n {n} α {conf}");
             assert_eq!(got.var.to_bits(), want.var.to_bits());
             assert_eq!(got.cvar.to_bits(), want.cvar.to_bits());
+            // Finished per sample as a device does (the kept losses sorted, VaR and the sum
+            // above it in ascending order): the same bits.
+            let row = |m: usize, in_row: &dyn Fn(u64) -> bool| {
+                let mut l: Vec<f64> = index
+                    .iter()
+                    .zip(&kept)
+                    .filter(|(i, _)| in_row(**i))
+                    .map(|(_, p)| -p)
+                    .collect();
+                l.sort_by(f64::total_cmp);
+                let k = ((conf * m as f64).ceil() as usize).clamp(1, m);
+                let at = l.len() - (m - k + 1);
+                TailRow {
+                    var: l[at],
+                    above: l[at + 1..].iter().sum(),
+                }
+            };
+            let mut rows: Vec<TailRow> = if per > 0 {
+                (0..BATCHES as u64)
+                    .map(|b| row(per, &|i| i / per as u64 == b))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            rows.push(row(n, &|_| true));
+            let fin = tail_risk_from_rows(n, &rows, conf).unwrap();
+            assert_eq!(format!("{fin:?}"), format!("{want:?}"), "n {n} α {conf}");
+            assert_eq!(fin.cvar.to_bits(), want.cvar.to_bits());
+            assert_eq!(
+                fin.cvar_standard_error.map(f64::to_bits),
+                want.cvar_standard_error.map(f64::to_bits)
+            );
+            // A row missing, or one the device could not finish: refused.
+            assert!(tail_risk_from_rows(n, &rows[1..], conf).is_err());
+            let mut nan = rows.clone();
+            nan[0].above = f64::NAN;
+            assert!(tail_risk_from_rows(n, &nan, conf).is_err());
             // One loss short of the need: refused, never a wrong figure.
             let k = ((conf * n as f64).ceil() as usize).clamp(1, n);
             let mut order: Vec<usize> = (0..n).collect();

@@ -8,17 +8,31 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wheelhouse_compute::cuda::Accelerator;
-use wheelhouse_compute::{Backend, DeviceChoice, McBook, McTail, TailSpec};
+use wheelhouse_compute::{Backend, DeviceChoice, McBook, McTail, TailRow, TailSpec};
 use wheelhouse_risk::mc::{McSettings, benchmark_book, simulate, simulate_with_progress};
 
 /// The CPU posing as a device with the tail reduction: all paths on the CPU, then the
 /// device's rule (keep every loss at or above the lowest of the run's and each batch's VaR,
-/// less a margin, as a histogram bin gives), sent back in reverse order.
+/// less a margin, as a histogram bin gives), sent back in reverse order, or (`finish`)
+/// finished as the device's last pass does: per batch and for the run, the kept losses sorted,
+/// VaR and the sum of the losses above it.
 #[derive(Debug)]
 struct TailOnCpu {
     cpu: Backend,
     fail: bool,
+    finish: bool,
     calls: AtomicU64,
+}
+
+impl TailOnCpu {
+    fn new(fail: bool, finish: bool) -> Arc<TailOnCpu> {
+        Arc::new(TailOnCpu {
+            cpu: Backend::cpu(Some(1)).unwrap(),
+            fail,
+            finish,
+            calls: AtomicU64::new(0),
+        })
+    }
 }
 
 impl Accelerator for TailOnCpu {
@@ -70,12 +84,39 @@ impl Accelerator for TailOnCpu {
             .map(|(i, p)| (i as u64, *p))
             .rev()
             .unzip();
-        Ok(McTail {
+        let mut t = McTail {
             paths,
             pnl_sum: pnl.iter().sum(),
+            kept: index.len(),
             index,
             pnl: kept,
-        })
+            rows: Vec::new(),
+        };
+        if self.finish {
+            let row = |m: usize, in_row: &dyn Fn(u64) -> bool| {
+                let mut l: Vec<f64> = t
+                    .index
+                    .iter()
+                    .zip(&t.pnl)
+                    .filter(|(i, _)| in_row(**i))
+                    .map(|(_, p)| -p)
+                    .collect();
+                l.sort_by(f64::total_cmp);
+                let at = l.len() - spec.need(m);
+                TailRow {
+                    var: l[at],
+                    above: l[at + 1..].iter().sum(),
+                }
+            };
+            let mut rows: Vec<TailRow> = (0..spec.batches as u64)
+                .map(|b| row(per, &|i| i / per as u64 == b))
+                .collect();
+            rows.push(row(paths, &|_| true));
+            t.rows = rows;
+            t.index.clear();
+            t.pnl.clear();
+        }
+        Ok(t)
     }
 }
 
@@ -100,11 +141,7 @@ fn a_device_tail_gives_the_bits_of_every_path_and_failures_fall_back() {
     let want = simulate(&u, &c, &p, &settings(20_000, true), &cpu).unwrap();
     assert_eq!(want.pnl.len(), 20_000);
 
-    let dev = Arc::new(TailOnCpu {
-        cpu: Backend::cpu(Some(1)).unwrap(),
-        fail: false,
-        calls: AtomicU64::new(0),
-    });
+    let dev = TailOnCpu::new(false, false);
     let b = Backend::cpu(Some(2)).unwrap().with_accelerator(dev.clone());
     let mut reports = Vec::new();
     let got = simulate_with_progress(
@@ -128,6 +165,25 @@ fn a_device_tail_gives_the_bits_of_every_path_and_failures_fall_back() {
     assert_eq!(reports.last(), Some(&(20_000, 20_000)));
     assert_eq!(b.fallbacks(), 0);
 
+    assert!(!got.tail_finished_on_device);
+
+    // A device that also finishes (sorts each sample's kept losses, VaR and the sum above it):
+    // the same bits again, with no path sent back.
+    let fin = TailOnCpu::new(false, true);
+    let bf = Backend::cpu(Some(2)).unwrap().with_accelerator(fin.clone());
+    let done = simulate(&u, &c, &p, &settings(20_000, false), &bf).unwrap();
+    assert_eq!(fin.calls.load(Ordering::Relaxed), 1);
+    assert!(done.tail_finished_on_device);
+    assert_eq!(done.tail_paths, got.tail_paths);
+    assert_eq!(format!("{:?}", done.tail), format!("{:?}", want.tail));
+    assert_eq!(done.tail.cvar.to_bits(), want.tail.cvar.to_bits());
+    assert_eq!(
+        done.tail.cvar_standard_error.map(f64::to_bits),
+        want.tail.cvar_standard_error.map(f64::to_bits)
+    );
+    assert_eq!(done.mean_pnl.to_bits(), want.mean_pnl.to_bits());
+    assert_eq!(bf.fallbacks(), 0);
+
     // Keeping the paths never asks for the reduction.
     let kept = simulate(&u, &c, &p, &settings(20_000, true), &b).unwrap();
     assert_eq!(dev.calls.load(Ordering::Relaxed), 1);
@@ -139,11 +195,7 @@ fn a_device_tail_gives_the_bits_of_every_path_and_failures_fall_back() {
     assert_eq!(dev.calls.load(Ordering::Relaxed), 1);
 
     // A failing reduction: counted, logged, and the CPU runs every path with the same bits.
-    let bad = Arc::new(TailOnCpu {
-        cpu: Backend::cpu(Some(1)).unwrap(),
-        fail: true,
-        calls: AtomicU64::new(0),
-    });
+    let bad = TailOnCpu::new(true, false);
     let b2 = Backend::cpu(Some(2)).unwrap().with_accelerator(bad.clone());
     let fell = simulate(&u, &c, &p, &settings(20_000, false), &b2).unwrap();
     assert_eq!(bad.calls.load(Ordering::Relaxed), 1);
@@ -190,6 +242,11 @@ fn gpu_tail_reduction_matches_every_path() {
             format!("{:?}", full.tail),
             "{paths} paths at {conf}"
         );
+        // The device finishes when each sample's kept losses fit one block's sort (16 384 on
+        // an H100/H200): the 1 % tail of 1 M paths does.
+        if paths == 1_000_000 {
+            assert!(reduced.tail_finished_on_device, "{paths} paths at {conf}");
+        }
         let mean: f64 = full.pnl.iter().sum::<f64>() / paths as f64;
         assert!(
             (reduced.mean_pnl - mean).abs()

@@ -3,8 +3,8 @@
 // rounding of S/K compensated; N(ωd) from erfcx on every element (no branch between the in-
 // and out-of-the-money forms), and out of the money (both ωd₁, ωd₂ < 0) the price in Jäckel's
 // erfcx form, so deep OTM values keep their relative accuracy. Elements the kernel
-// does not handle (invalid inputs, the far tails where e^{-d²/2} underflows) get status 1 and
-// are recomputed by the CPU reference.
+// does not handle (invalid inputs, the far tails where e^{-d²/2} underflows) get status 1, NaN
+// in every output, and are recomputed by the CPU reference.
 
 #define SQRT_HALF_PI 1.2533141373155003
 #define INV_SQRT_2PI 0.3989422804014327
@@ -32,6 +32,10 @@
         double *__restrict__ theta, double *__restrict__ rho, double *__restrict__ vanna,   \
         double *__restrict__ volga, double *__restrict__ charm, int *__restrict__ status
 
+#define GREEKS_ARGS                                                                         \
+    kind, spot, strike, years, rate, dividend_yield, volatility, price, delta, gamma, vega, \
+        theta, rho, vanna, volga, charm, status
+
 // One option: element i of every column.
 __device__ __forceinline__ void bsm_greeks_one(int i, GREEKS_COLUMNS) {
     double s = G_LD(spot + i), k = G_LD(strike + i), t = G_LD(years + i), r = G_LD(rate + i),
@@ -39,10 +43,6 @@ __device__ __forceinline__ void bsm_greeks_one(int i, GREEKS_COLUMNS) {
     double w = G_LD(kind + i) == 0 ? 1.0 : -1.0;
     bool ok = s >= 1e-300 && s <= 1e300 && k >= 1e-300 && k <= 1e300 && t >= 1e-300 &&
               t <= 1e300 && v >= 1e-300 && v <= 1e300 && fabs(r) <= 1e300 && fabs(q) <= 1e300;
-    if (!ok) {
-        G_ST(status + i, 1);
-        return;
-    }
     double sqrt_t = sqrt(t);
     double sst = v * sqrt_t;
     double ratio = s / k;
@@ -51,10 +51,15 @@ __device__ __forceinline__ void bsm_greeks_one(int i, GREEKS_COLUMNS) {
     double h = x / sst;
     double d1 = h + 0.5 * sst;
     double d2 = h - 0.5 * sst;
-    if (fabs(d1) > 36.0 || fabs(d2) > 36.0 || sst > 35.0) {
-        G_ST(status + i, 1);
-        return;
-    }
+    // Elements left to the CPU reference (status 1) still run the arithmetic (on whatever
+    // their inputs give) and write NaN to every output: a lane that skipped its stores would
+    // leave the 32-byte sectors it shares with its neighbours part-written, and each such
+    // sector is then read from DRAM to be merged. On the random benchmark batch, where 41 % of
+    // the elements are far-tail ones, 85 % of the output sectors were part-written: 19 M extra
+    // DRAM sector reads, more than the kernel's own inputs (BENCHMARKS.md, 2026-12-03). One
+    // store path for every lane (no early exit) also takes the kernel from 62 registers to 58
+    // (a separate NaN-store path took it to 74).
+    bool fail = !ok || !(fabs(d1) <= 36.0 && fabs(d2) <= 36.0 && sst <= 35.0);
     double dq = exp(-q * t), dr = exp(-r * t);
     double pdf1 = INV_SQRT_2PI * exp(-0.5 * d1 * d1);
     // N(−|d|) = φ(d)·√(π/2)·erfcx(|d|/√2) for both d, one erfcx each and no branch (a warp
@@ -79,21 +84,18 @@ __device__ __forceinline__ void bsm_greeks_one(int i, GREEKS_COLUMNS) {
     double va = -dq_pdf * d2 / v;
     double vo = vg * d1 * d2 / v;
     double ch = q * de - dq_pdf * (2.0 * (r - q) * t - d2 * sst) / (2.0 * t * sst);
-    G_ST(price + i, pr);
-    G_ST(delta + i, de);
-    G_ST(gamma + i, ga);
-    G_ST(vega + i, vg);
-    G_ST(theta + i, th);
-    G_ST(rho + i, rh);
-    G_ST(vanna + i, va);
-    G_ST(volga + i, vo);
-    G_ST(charm + i, ch);
-    G_ST(status + i, 0);
+    const double nan = __longlong_as_double(0x7ff8000000000000LL);
+    G_ST(price + i, fail ? nan : pr);
+    G_ST(delta + i, fail ? nan : de);
+    G_ST(gamma + i, fail ? nan : ga);
+    G_ST(vega + i, fail ? nan : vg);
+    G_ST(theta + i, fail ? nan : th);
+    G_ST(rho + i, fail ? nan : rh);
+    G_ST(vanna + i, fail ? nan : va);
+    G_ST(volga + i, fail ? nan : vo);
+    G_ST(charm + i, fail ? nan : ch);
+    G_ST(status + i, fail ? 1 : 0);
 }
-
-#define GREEKS_ARGS                                                                         \
-    kind, spot, strike, years, rate, dividend_yield, volatility, price, delta, gamma, vega, \
-        theta, rho, vanna, volga, charm, status
 
 extern "C" __global__ void bsm_greeks(int n, GREEKS_COLUMNS) {
     // GREEKS_PER_THREAD options per thread (the host defines it and sizes the grid to

@@ -202,3 +202,79 @@ extern "C" __global__ void tail_gather(int n, const double* __restrict__ pnl, in
         out_pnl[at] = p;
     }
 }
+
+// Pass 5: the host's finish on the device. Block r takes, of the gathered paths, those of
+// batch r (r < batches) or all of them (r = batches, the whole run), sorts their losses in
+// shared memory (at most `cap` of them; bitonic, ascending in IEEE total order through
+// tail_key, so equal keys are equal bits) and writes row r of `result`: VaR = the need[r]-th
+// largest loss, and the losses above it summed one by one in ascending order from `zero` (the
+// host's empty sum) — the very additions of the host's finish, so the same bits. A row whose
+// sample has more gathered paths than `cap`, or fewer than it needs, gets NaN: the host then
+// finishes from the gathered paths itself. result: [0] first non-finite path (n if none),
+// [1] paths gathered, [2] Σ P&L (the block sums of tail_scan added in order from `zero`), then
+// (VaR, Σ above) per row. Launched with batches + 1 blocks of TAIL_FINISH_THREADS and
+// cap × 8 bytes of dynamic shared memory, cap a power of two.
+#define TAIL_FINISH_THREADS 1024
+extern "C" __global__ void tail_finish(int n, int per, int batches,
+                                       const unsigned int* __restrict__ count,
+                                       const int* __restrict__ index,
+                                       const double* __restrict__ pnl,
+                                       const int* __restrict__ need, int cap,
+                                       const int* __restrict__ first_bad,
+                                       const double* __restrict__ block_sum, int sums,
+                                       double zero, double* __restrict__ result) {
+    extern __shared__ unsigned long long keys[];
+    __shared__ int s_count;
+    int r = blockIdx.x, t = threadIdx.x;
+    bool whole = r == batches;
+    int kept = (int)*count;
+    if (t == 0) s_count = 0;
+    __syncthreads();
+    for (int j = t; j < kept; j += blockDim.x) {
+        if (whole || index[j] / per == r) {
+            int at = atomicAdd(&s_count, 1);
+            if (at < cap) keys[at] = tail_key(-pnl[j]);
+        }
+    }
+    __syncthreads();
+    int m = s_count;
+    int want = need[r];
+    double* row = result + 3 + 2 * r;
+    if (m > cap || m < want || want < 1) {
+        if (t == 0) row[0] = row[1] = __longlong_as_double(0x7ff8000000000000LL);
+    } else {
+        int p = 1;
+        while (p < m) p <<= 1;
+        // Padding below every loss (key 0 is no double's): the losses end at p − 1.
+        for (int j = m + t; j < p; j += blockDim.x) keys[j] = 0ull;
+        __syncthreads();
+        for (int k = 2; k <= p; k <<= 1) {
+            for (int d = k >> 1; d > 0; d >>= 1) {
+                for (int i = t; i < p; i += blockDim.x) {
+                    int l = i ^ d;
+                    if (l > i) {
+                        unsigned long long a = keys[i], b = keys[l];
+                        if ((a > b) == ((i & k) == 0)) {
+                            keys[i] = b;
+                            keys[l] = a;
+                        }
+                    }
+                }
+                __syncthreads();
+            }
+        }
+        if (t == 0) {
+            double sum = zero;
+            for (int j = p - want + 1; j < p; ++j) sum += tail_unkey(keys[j]);
+            row[0] = tail_unkey(keys[p - want]);
+            row[1] = sum;
+        }
+    }
+    if (whole && t == 0) {
+        double sum = zero;
+        for (int b = 0; b < sums; ++b) sum += block_sum[b];
+        result[0] = (double)*first_bad;
+        result[1] = (double)kept;
+        result[2] = sum;
+    }
+}
