@@ -61,6 +61,45 @@ __device__ __forceinline__ void iv_erf_small_nd(double z, double* num_out, doubl
 
 // erfcx(y) for y > 0.46875 as (numerator, denominator).
 __device__ __forceinline__ void iv_erfcx_pos_nd(double y, double* num_out, double* den_out) {
+#ifdef IV_BRANCHY
+    // The same values as the selects below, only the form the lane needs evaluated (a warp
+    // whose lanes agree runs one of them).
+    if (y <= 4.0) {
+        double y2 = y * y;
+        double y4 = y2 * y2;
+        *num_out = ((CODY_C[7] + CODY_C[6] * y) + (CODY_C[5] + CODY_C[4] * y) * y2) +
+                   ((CODY_C[3] + CODY_C[2] * y) + (CODY_C[1] + CODY_C[0] * y) * y2) * y4 +
+                   CODY_C[8] * (y4 * y4);
+        *den_out = ((CODY_D[7] + CODY_D[6] * y) + (CODY_D[5] + CODY_D[4] * y) * y2) +
+                   ((CODY_D[3] + CODY_D[2] * y) + (CODY_D[1] + CODY_D[0] * y) * y2) * y4 +
+                   y4 * y4;
+        return;
+    }
+    if (y >= 6.71e7) {
+        *num_out = IV_ONE_OVER_SQRT_PI;
+        *den_out = y;
+        return;
+    }
+    {
+        double u = y * y;
+        double n = CODY_P[4];
+        n = fma(n, u, CODY_P[3]);
+        n = fma(n, u, CODY_P[2]);
+        n = fma(n, u, CODY_P[1]);
+        n = fma(n, u, CODY_P[0]);
+        n = fma(n, u, CODY_P[5]);
+        double d = CODY_Q[4];
+        d = fma(d, u, CODY_Q[3]);
+        d = fma(d, u, CODY_Q[2]);
+        d = fma(d, u, CODY_Q[1]);
+        d = fma(d, u, CODY_Q[0]);
+        d = fma(d, u, 1.0);
+        double ud = u * d;
+        *num_out = fma(ud, IV_ONE_OVER_SQRT_PI, -n);
+        *den_out = ud * y;
+        return;
+    }
+#endif
     double y2 = y * y;
     double y4 = y2 * y2;
     double n1 = ((CODY_C[7] + CODY_C[6] * y) + (CODY_C[5] + CODY_C[4] * y) * y2) +
@@ -93,6 +132,17 @@ __device__ __forceinline__ void iv_erfcx_pos_nd(double y, double* num_out, doubl
 
 // erfcx(y) for y >= 0.
 __device__ __forceinline__ double iv_erfcx_nonneg(double y) {
+#ifdef IV_BRANCHY
+    if (y <= IV_THRESHOLD) {
+        double a, b;
+        iv_erf_small_nd(y * y, &a, &b);
+        return exp(y * y) * fma(-y, a, b) / b;
+    } else {
+        double n, d;
+        iv_erfcx_pos_nd(y, &n, &d);
+        return n / d;
+    }
+#endif
     bool small = y <= IV_THRESHOLD;
     double ys = iv_sel(small, y, 0.0);
     double a, b, n, d;
@@ -191,6 +241,22 @@ __device__ double iv_asymptotic_scaled(double h, double t) {
     return 2.0 * t / r * sum;
 }
 
+// b in the central form: B_max·Φ(z₁) − (Φ(z₂)/B_max, or the erfcx form below −0.66).
+__device__ __forceinline__ double iv_central(double z1, double z2, double b_max, double inv_b_max,
+                                             double vega, double eb) {
+    double y1 = z1 * IV_FRAC_1_SQRT_2;
+    double y2 = z2 * IV_FRAC_1_SQRT_2;
+    double a1, c1, a2, c2;
+    iv_erf_small_nd(y1 * y1, &a1, &c1);
+    iv_erf_small_nd(y2 * y2, &a2, &c2);
+    double inv_c = 1.0 / (c1 * c2);
+    double cdf1 = 0.5 + 0.5 * (y1 * (a1 * c2 * inv_c));
+    double cdf2 = 0.5 + 0.5 * (y2 * (a2 * c1 * inv_c));
+    double first = b_max * cdf1;
+    double second = iv_sel(z2 >= -IV_CDF_THRESHOLD, inv_b_max * cdf2, vega * IV_SQRT_PI_OVER_2 * eb);
+    return first - second;
+}
+
 struct IvEval {
     double b, vega, bx, ln_arg, ln_off, sum;
     bool upper, region1;
@@ -222,20 +288,19 @@ __device__ IV_EVAL_ATTR IvEval iv_eval(double x, double s, double inv_s, double 
     // it on every thread).
     double bx2 = region2 ? iv_small_t_scaled(h, t) : 0.0;
     double bx3 = IV_SQRT_PI_OVER_2 * (ea - eb);
-    double y1 = z1 * IV_FRAC_1_SQRT_2;
-    double y2 = z2 * IV_FRAC_1_SQRT_2;
-    double a1, c1, a2, c2;
-    iv_erf_small_nd(y1 * y1, &a1, &c1);
-    iv_erf_small_nd(y2 * y2, &a2, &c2);
-    double inv_c = 1.0 / (c1 * c2);
-    double cdf1 = 0.5 + 0.5 * (y1 * (a1 * c2 * inv_c));
-    double cdf2 = 0.5 + 0.5 * (y2 * (a2 * c1 * inv_c));
-    double first = b_max * cdf1;
-    double second = iv_sel(z2 >= -IV_CDF_THRESHOLD, inv_b_max * cdf2, vega * IV_SQRT_PI_OVER_2 * eb);
-    double b_c = first - second;
+#ifdef IV_BRANCHY
+    // Only lanes that take the central form evaluate it.
     bool r1 = asym && region1;
-    double bx1 = r1 ? iv_asymptotic_scaled(h, t) : 0.0;
     bool scaled = !upper && (r1 || region2 || diff);
+    double b_c = !upper && !scaled ? iv_central(z1, z2, b_max, inv_b_max, vega, eb) : 0.0;
+#else
+    double b_c = iv_central(z1, z2, b_max, inv_b_max, vega, eb);
+    bool r1 = asym && region1;
+#endif
+    double bx1 = r1 ? iv_asymptotic_scaled(h, t) : 0.0;
+#ifndef IV_BRANCHY
+    bool scaled = !upper && (r1 || region2 || diff);
+#endif
     double bx_s = iv_sel(r1, bx1, iv_sel(region2, bx2, bx3));
     double b = fmax(iv_sel(upper, b_up, iv_sel(scaled, vega * bx_s, b_c)), 0.0);
     double bx = iv_sel(scaled, fmax(bx_s, 0.0), b / vega);
