@@ -275,7 +275,7 @@ pub fn iv_source() -> String {
     ] {
         let v: Vec<String> = c.iter().map(|x| format!("{x:e}")).collect();
         s.push_str(&format!(
-            "__device__ const double {name}[{}] = {{{}}};\n",
+            "WH_TABLE double {name}[{}] = {{{}}};\n",
             c.len(),
             v.join(", ")
         ));
@@ -300,12 +300,12 @@ pub fn iv_source() -> String {
 pub fn mc_source() -> String {
     let arr = |name: &str, c: &[f64; 8]| {
         let v: Vec<String> = c.iter().map(|x| format!("{x:e}")).collect();
-        format!(
-            "__device__ const double {name}[8] = {{{}}};\n",
-            v.join(", ")
-        )
+        format!("WH_TABLE double {name}[8] = {{{}}};\n", v.join(", "))
     };
-    let mut s = String::new();
+    // The coefficient tables live in global memory (`__device__ const`, the default) or, with
+    // `-DWH_TABLE=__constant__`, in the constant bank, where an FP64 instruction can read a
+    // coefficient as an operand instead of first building it in registers (for tuning).
+    let mut s = String::from("#ifndef WH_TABLE\n#define WH_TABLE __device__ const\n#endif\n");
     for (n, c) in [
         ("AS241_A", &AS241_A),
         ("AS241_B", &AS241_B),
