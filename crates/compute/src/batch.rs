@@ -557,6 +557,17 @@ impl Backend {
         }
     }
 
+    /// Every status `Ok`, on the pool: 10⁷ of them are half a gigabyte, which one thread
+    /// takes longer to write than a device takes to compute the batch.
+    fn reset_statuses(&self, statuses: &mut [Status]) {
+        self.install(|| {
+            statuses
+                .par_iter_mut()
+                .with_min_len(1 << 14)
+                .for_each(|s| *s = Status::Ok)
+        });
+    }
+
     pub(crate) fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         let n = self.pool.current_num_threads();
         let w = self.workers_now();
@@ -673,7 +684,7 @@ impl Backend {
                 .is_some_and(|st| st.iter().any(|s| *s != ExerciseStyle::European))
             && self
                 .accel()
-                .is_some_and(|a| self.force_device || n >= a.min_greeks())
+                .is_some_and(|a| self.force_device || n >= a.min_greeks(self.threads()))
     }
 
     /// Price + Greeks on the accelerator when the batch is all European and large enough;
@@ -801,12 +812,12 @@ impl Backend {
         let r = match greeks {
             Some(g) => a
                 .iv_greeks(input, out, g)
-                .inspect(|_| g.status.fill(Status::Ok)),
+                .inspect(|_| self.reset_statuses(&mut g.status)),
             None => a.implied_volatility(input, out),
         };
         match r {
             Ok(flagged) => {
-                out.status.fill(Status::Ok);
+                self.reset_statuses(&mut out.status);
                 tracing::debug!(
                     "implied volatility: {n} elements on {}, {} left to the CPU",
                     a.describe(),
@@ -968,15 +979,26 @@ impl Backend {
         let n = batch.len()?;
         out.resize(n);
         if let Some(flagged) = self.try_accelerated_greeks(batch, out) {
-            out.status.fill(Status::Ok);
-            // The elements the device left to the reference.
-            for j in flagged {
-                let (e, _) = batch.get(j);
-                match wheelhouse_pricing::black::validate_bsm(&e) {
-                    Ok(()) => out.set(
-                        j,
-                        Some(&wheelhouse_pricing::black::bsm_greeks_unchecked(&e)),
-                    ),
+            self.reset_statuses(&mut out.status);
+            // The elements the device left to the reference, on the pool (the far tails can be
+            // a large share of a batch).
+            let solved: Vec<(usize, Result<Greeks, PricingError>)> = self.install(|| {
+                flagged
+                    .par_iter()
+                    .with_min_len(256)
+                    .map(|&j| {
+                        let (e, _) = batch.get(j);
+                        (
+                            j,
+                            wheelhouse_pricing::black::validate_bsm(&e)
+                                .map(|()| wheelhouse_pricing::black::bsm_greeks_unchecked(&e)),
+                        )
+                    })
+                    .collect()
+            });
+            for (j, r) in solved {
+                match r {
+                    Ok(g) => out.set(j, Some(&g)),
                     Err(err) => {
                         out.set(j, None);
                         out.status[j] = Status::failed(err);

@@ -79,8 +79,9 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     ) -> Result<crate::McTail, String> {
         Err("no Monte Carlo tail reduction".into())
     }
-    /// Fewest European elements worth sending for price + Greeks.
-    fn min_greeks(&self) -> usize {
+    /// Fewest European elements worth sending for price + Greeks when the CPU pool has
+    /// `cpu_threads` threads.
+    fn min_greeks(&self, _cpu_threads: usize) -> usize {
         usize::MAX
     }
     /// Price + Greeks of an all-European batch into `out`; returns the elements the device
@@ -264,7 +265,12 @@ pub fn module_source() -> String {
 /// also needs the AS 241 tables of [`mc_source`].
 pub fn iv_source() -> String {
     use wheelhouse_pricing::normal::{A, B, C, D, P, Q};
-    let mut s = String::new();
+    // Cody's tables in the constant bank, where an FP64 instruction reads a coefficient as an
+    // operand instead of first building it in two registers: 5 % faster on an H200
+    // (BENCHMARKS.md, 2026-12-03); `-DIV_TABLE_GLOBAL` puts them in global memory.
+    let mut s = String::from(
+        "#ifdef IV_TABLE_GLOBAL\n#define IV_TABLE __device__ const\n#else\n#define IV_TABLE __constant__\n#endif\n",
+    );
     for (name, c) in [
         ("CODY_A", &A[..]),
         ("CODY_B", &B[..]),
@@ -275,7 +281,7 @@ pub fn iv_source() -> String {
     ] {
         let v: Vec<String> = c.iter().map(|x| format!("{x:e}")).collect();
         s.push_str(&format!(
-            "WH_TABLE double {name}[{}] = {{{}}};\n",
+            "IV_TABLE double {name}[{}] = {{{}}};\n",
             c.len(),
             v.join(", ")
         ));
@@ -1013,15 +1019,14 @@ impl CudaDevice {
     /// A host batch through the pinned two-lane pipeline: chunk by chunk, the host copies the
     /// inputs into a lane's pinned buffers, the lane's stream copies them up, runs the
     /// kernels and copies the results back, while the host works on the other lane. `outs`
-    /// gets the job's output columns (IV; or price and the eight Greeks; or both, IV first),
-    /// `status` a non-zero code where any kernel left the element to the CPU.
+    /// gets the job's output columns (IV; or price and the eight Greeks; or both, IV first);
+    /// returns the elements any kernel left to the CPU, ascending.
     fn staged(
         &self,
         job: Job,
         input: &HostColumns<'_>,
         outs: &mut [&mut [f64]],
-        status: &mut [i32],
-    ) -> Result<(), String> {
+    ) -> Result<Vec<usize>, String> {
         let n = input.kind.len();
         let want = match job {
             Job::Greeks => 9,
@@ -1030,7 +1035,6 @@ impl CudaDevice {
         };
         if outs.len() != want
             || outs.iter().any(|o| o.len() != n)
-            || status.len() != n
             || input.x.len() != n
             || input.market.iter().any(|c| c.len() != n)
         {
@@ -1051,17 +1055,26 @@ impl CudaDevice {
         }
         let st = guard.as_mut().ok_or("staging buffers")?;
         let chunk = st.chunk;
+        let mut flagged = Vec::new();
         let result = (|| -> Result<(), String> {
             for (c, first) in (0..n).step_by(chunk).enumerate() {
                 let range = first..(first + chunk).min(n);
                 let lane = &mut st.lanes[c % 2];
-                self.drain(job, lane, chunk, outs, status)?;
+                self.drain(job, lane, chunk, outs, &mut flagged)?;
                 Self::fill(lane, chunk, input, range.clone())?;
                 self.enqueue(job, lane, chunk, range.len())?;
                 lane.pending = Some(range);
             }
-            for lane in st.lanes.iter_mut() {
-                self.drain(job, lane, chunk, outs, status)?;
+            // The lane of the second-to-last chunk first: the flagged stay ascending.
+            let last = n.div_ceil(chunk);
+            for k in 0..2 {
+                self.drain(
+                    job,
+                    &mut st.lanes[(last + k) % 2],
+                    chunk,
+                    outs,
+                    &mut flagged,
+                )?;
             }
             Ok(())
         })();
@@ -1072,7 +1085,7 @@ impl CudaDevice {
                 lane.pending = None;
             }
         }
-        result
+        result.map(|()| flagged)
     }
 
     /// The host's copy of a chunk's inputs into a lane's pinned buffers (the lane has nothing
@@ -1205,15 +1218,15 @@ impl CudaDevice {
         Ok(())
     }
 
-    /// Waits for a lane's chunk in flight, if any, and copies its results to the caller's
-    /// columns, a column per task.
+    /// Waits for a lane's chunk in flight, if any, copies its results to the caller's
+    /// columns, a column per task, and appends the elements a kernel left to the CPU.
     fn drain(
         &self,
         job: Job,
         lane: &mut Lane,
         chunk: usize,
         outs: &mut [&mut [f64]],
-        status: &mut [i32],
+        flagged: &mut Vec<usize>,
     ) -> Result<(), String> {
         use rayon::prelude::*;
         let Some(range) = lane.pending.take() else {
@@ -1235,12 +1248,15 @@ impl CudaDevice {
             || {
                 let iv = &h_status[..m];
                 let gr = &h_status[chunk..chunk + m];
-                for (i, s) in status[range.clone()].iter_mut().enumerate() {
-                    *s = match job {
+                for i in 0..m {
+                    let code = match job {
                         Job::Greeks => gr[i],
                         Job::Iv => iv[i],
                         Job::IvGreeks => iv[i] | gr[i],
                     };
+                    if code != 0 {
+                        flagged.push(range.start + i);
+                    }
                 }
             },
         );
@@ -1249,16 +1265,24 @@ impl CudaDevice {
 }
 
 impl Accelerator for CudaDevice {
-    fn min_greeks(&self) -> usize {
-        // Off by default: measured end to end on an H200 (BENCHMARKS.md) the batch runs at
-        // 6.3 M options/s — fresh device buffers and pageable transfers of 16 columns per call
-        // dominate — while 16 host threads do 25 M/s. Pinned, reused staging buffers and
-        // device-resident chains are the next step; `WHEELHOUSE_GPU_GREEKS_MIN=N` turns it on
-        // from N elements (for measurement).
-        std::env::var("WHEELHOUSE_GPU_GREEKS_MIN")
+    fn min_greeks(&self, cpu_threads: usize) -> usize {
+        // Measured end to end on an H200 host (BENCHMARKS.md, 2026-12-03), host columns into
+        // reused outputs through the pinned staging: the GPU does 10 M chain options in
+        // 40–46 ms and 1 M in 4.6 ms, the host's transfers being most of it. 4 CPU threads take
+        // 1.0 ms for 100 k (a tie) and 12.9 ms for 1 M (the GPU 2.8× faster); 16 threads take
+        // 32.5 ms for 10 M and win at every size. So: the device from 200 k options when the
+        // pool has at most 8 threads, never otherwise. `WHEELHOUSE_GPU_GREEKS_MIN=N` overrides.
+        if let Some(n) = std::env::var("WHEELHOUSE_GPU_GREEKS_MIN")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(usize::MAX)
+        {
+            return n;
+        }
+        if cpu_threads <= 8 {
+            200_000
+        } else {
+            usize::MAX
+        }
     }
 
     fn greeks(
@@ -1268,7 +1292,6 @@ impl Accelerator for CudaDevice {
     ) -> Result<Vec<usize>, String> {
         let n = batch.len().map_err(|e| e.to_string())?;
         if staging_enabled() {
-            let mut status = vec![0i32; n];
             let mut cols: Vec<&mut [f64]> = vec![
                 &mut out.price,
                 &mut out.delta,
@@ -1291,8 +1314,7 @@ impl Accelerator for CudaDevice {
                 ],
                 x: batch.volatility,
             };
-            self.staged(Job::Greeks, &input, &mut cols, &mut status)?;
-            return Ok(flagged(&status));
+            return self.staged(Job::Greeks, &input, &mut cols);
         }
         self.check_fits(n, 7 * 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
@@ -1304,18 +1326,19 @@ impl Accelerator for CudaDevice {
     }
 
     fn min_iv(&self, cpu_threads: usize) -> usize {
-        // Measured on an H200 host (BENCHMARKS.md), host columns in and out, the elements the
-        // kernel leaves solved on the CPU: with 2 CPU threads the device is 2.8× faster from
-        // 10 k chain quotes (5× at 100 k); with 16 threads (≈ 6 M IV/s each) the CPU ties
-        // below 100 k and wins above (transfers). So: the device from 10 k elements when the
-        // pool has at most 8 threads, never otherwise. `WHEELHOUSE_GPU_IV_MIN=N` overrides.
+        // Measured on an H200 host (BENCHMARKS.md, 2026-12-03), host columns in and out
+        // through the pinned staging, the elements the kernel leaves solved on the CPU: against
+        // 4 CPU threads the device is 1.6× faster at 10 k chain quotes and 4–6× from 100 k;
+        // against 16 threads it loses at 10 k (0.38 vs 0.31 ms) and wins from 100 k (1.09 vs
+        // 1.47 ms; 2.2× at 10 M). So: the device from 10 k elements when the pool has at most
+        // 8 threads, from 100 k otherwise. `WHEELHOUSE_GPU_IV_MIN=N` overrides.
         if let Some(n) = std::env::var("WHEELHOUSE_GPU_IV_MIN")
             .ok()
             .and_then(|v| v.parse().ok())
         {
             return n;
         }
-        if cpu_threads <= 8 { 10_000 } else { usize::MAX }
+        if cpu_threads <= 8 { 10_000 } else { 100_000 }
     }
 
     fn implied_volatility(
@@ -1325,10 +1348,8 @@ impl Accelerator for CudaDevice {
     ) -> Result<Vec<usize>, String> {
         let n = input.len().map_err(|e| e.to_string())?;
         if staging_enabled() {
-            let mut status = vec![0i32; n];
             let mut cols: Vec<&mut [f64]> = vec![&mut out.implied_volatility];
-            self.staged(Job::Iv, &host_columns(input), &mut cols, &mut status)?;
-            return Ok(flagged(&status));
+            return self.staged(Job::Iv, &host_columns(input), &mut cols);
         }
         self.check_fits(n, 7 * 8 + 4 + 8 + 4)?;
         let s = &self.stream;
@@ -1350,7 +1371,6 @@ impl Accelerator for CudaDevice {
     ) -> Result<Vec<usize>, String> {
         let n = input.len().map_err(|e| e.to_string())?;
         if staging_enabled() {
-            let mut status = vec![0i32; n];
             let mut cols: Vec<&mut [f64]> = vec![
                 &mut iv.implied_volatility,
                 &mut greeks.price,
@@ -1363,8 +1383,7 @@ impl Accelerator for CudaDevice {
                 &mut greeks.volga,
                 &mut greeks.charm,
             ];
-            self.staged(Job::IvGreeks, &host_columns(input), &mut cols, &mut status)?;
-            return Ok(flagged(&status));
+            return self.staged(Job::IvGreeks, &host_columns(input), &mut cols);
         }
         self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;

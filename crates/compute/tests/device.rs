@@ -28,7 +28,7 @@ impl Accelerator for Fake {
     fn min_paths(&self) -> usize {
         100
     }
-    fn min_greeks(&self) -> usize {
+    fn min_greeks(&self, _cpu_threads: usize) -> usize {
         100
     }
     fn greeks(

@@ -124,6 +124,16 @@ fn poisoned_greeks(n: usize) -> GreeksBatch {
     }
 }
 
+/// Statuses equal element by element (as text: an error's NaN field is not equal to itself).
+fn assert_statuses(got: &[Status], want: &[Status], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        if g != w {
+            assert_eq!(format!("{g:?}"), format!("{w:?}"), "{what}: element {i}");
+        }
+    }
+}
+
 fn columns(g: &GreeksBatch) -> [&Vec<f64>; 9] {
     [
         &g.price, &g.delta, &g.gamma, &g.vega, &g.theta, &g.rho, &g.vanna, &g.volga, &g.charm,
@@ -133,7 +143,7 @@ fn columns(g: &GreeksBatch) -> [&Vec<f64>; 9] {
 /// Every status equal, and every value within the CPU kernels' tolerance
 /// (1e-13·|v| + 1e-15·max(S, K)); failed elements NaN in both.
 fn assert_greeks_match(c: &Columns, got: &GreeksBatch, want: &GreeksBatch, what: &str) {
-    assert_eq!(got.status, want.status, "{what}: statuses");
+    assert_statuses(&got.status, &want.status, what);
     for (col, (g, w)) in columns(got).iter().zip(columns(want)).enumerate() {
         for i in 0..w.len() {
             let (a, b) = (g[i], w[i]);
@@ -182,7 +192,7 @@ fn iv_and_the_chain_through_the_staging_pipeline_match_the_cpu() {
             status: vec![Status::Ok; n],
         };
         gpu.implied_volatility_into(&input, &mut got).unwrap();
-        assert_eq!(got.status, want.status, "n {n}: IV statuses");
+        assert_statuses(&got.status, &want.status, &format!("n {n}: IV"));
         // The same volatility, or (where σ is barely determined by an fp64 price) one that
         // reprices the quote: a wrong column or element would miss both by far.
         let repriced = {
@@ -210,7 +220,7 @@ fn iv_and_the_chain_through_the_staging_pipeline_match_the_cpu() {
         let mut greeks = poisoned_greeks(n);
         gpu.iv_and_greeks_into(&input, &mut iv, &mut greeks)
             .unwrap();
-        assert_eq!(iv.status, want.status, "n {n}: chain IV statuses");
+        assert_statuses(&iv.status, &want.status, &format!("n {n}: chain IV"));
         assert_eq!(
             iv.implied_volatility
                 .iter()
