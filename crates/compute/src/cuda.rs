@@ -3,13 +3,16 @@
 //! the device's architecture and cached on disk (key: source hash, architecture, NVRTC
 //! version), so a warm start loads in milliseconds.
 //!
-//! What runs here now: the fused Monte Carlo kernel (`kernels/mc.cu`: Philox paths, Cholesky,
+//! What runs here: the fused Monte Carlo kernel (`kernels/mc.cu`: Philox paths, Cholesky,
 //! jumps, vol of vol, BSM revaluation, P&L per path) behind [`crate::Backend::mc_pnl`], with
 //! the same Philox streams and AS 241 transform as the CPU (normals agree to a few ulps: the
-//! kernel's tails use CUDA's `log`, the CPU a table `ln`), so P&L agrees to rounding; and the
-//! European price + Greeks kernel (`kernels/greeks.cu`) behind [`crate::Backend::greeks`],
-//! within the CPU kernels' tolerance of the reference on 24 M random options, but off by
-//! default until its host transfers are fast (see `min_greeks`).
+//! kernel's tails use CUDA's `log`, the CPU a table `ln`), so P&L agrees to rounding, and its
+//! VaR/CVaR reduction (`kernels/tail.cu`) behind [`crate::Backend::mc_tail`]; the European
+//! price + Greeks kernel (`kernels/greeks.cu`) behind [`crate::Backend::greeks`], within the
+//! CPU kernels' tolerance of the reference on 24 M random options; and European implied
+//! volatility (`kernels/iv.cu`). Host batches for the last two go through pinned, reused
+//! staging over two streams (`CudaDevice::staged`); the dispatcher sends them here where
+//! that measured faster end to end (`min_greeks`, `min_iv`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
