@@ -241,7 +241,14 @@ impl GreeksBatch {
                 g.price, g.delta, g.gamma, g.vega, g.theta, g.rho, g.vanna, g.volga, g.charm,
             ]
         });
-        for (c, x) in [
+        for (c, x) in self.columns_mut().into_iter().zip(v) {
+            c[j] = x;
+        }
+    }
+
+    /// The nine value columns, price first, in [`Greeks`]' order.
+    pub(crate) fn columns_mut(&mut self) -> [&mut Vec<f64>; 9] {
+        [
             &mut self.price,
             &mut self.delta,
             &mut self.gamma,
@@ -252,26 +259,11 @@ impl GreeksBatch {
             &mut self.volga,
             &mut self.charm,
         ]
-        .into_iter()
-        .zip(v)
-        {
-            c[j] = x;
-        }
     }
 
     /// Every column resized to `n` (kept elements are overwritten by the caller).
     fn resize(&mut self, n: usize) {
-        for c in [
-            &mut self.price,
-            &mut self.delta,
-            &mut self.gamma,
-            &mut self.vega,
-            &mut self.theta,
-            &mut self.rho,
-            &mut self.vanna,
-            &mut self.volga,
-            &mut self.charm,
-        ] {
+        for c in self.columns_mut() {
             c.resize(n, f64::NAN);
         }
         self.status.resize(n, Status::Ok);

@@ -590,18 +590,7 @@ impl CudaDevice {
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
         let (outs, d_status) = self.launch_greeks(d, d_vol)?;
-        let cols: [&mut Vec<f64>; 9] = [
-            &mut out.price,
-            &mut out.delta,
-            &mut out.gamma,
-            &mut out.vega,
-            &mut out.theta,
-            &mut out.rho,
-            &mut out.vanna,
-            &mut out.volga,
-            &mut out.charm,
-        ];
-        for (dst, src) in cols.into_iter().zip(&outs) {
+        for (dst, src) in out.columns_mut().into_iter().zip(&outs) {
             s.memcpy_dtoh(src, dst.as_mut_slice()).map_err(e)?;
         }
         s.clone_dtoh(&d_status).map_err(e)
@@ -1295,17 +1284,11 @@ impl Accelerator for CudaDevice {
     ) -> Result<Vec<usize>, String> {
         let n = batch.len().map_err(|e| e.to_string())?;
         if staging_enabled() {
-            let mut cols: Vec<&mut [f64]> = vec![
-                &mut out.price,
-                &mut out.delta,
-                &mut out.gamma,
-                &mut out.vega,
-                &mut out.theta,
-                &mut out.rho,
-                &mut out.vanna,
-                &mut out.volga,
-                &mut out.charm,
-            ];
+            let mut cols: Vec<&mut [f64]> = out
+                .columns_mut()
+                .into_iter()
+                .map(Vec::as_mut_slice)
+                .collect();
             let input = HostColumns {
                 kind: batch.kind,
                 market: [
@@ -1374,18 +1357,10 @@ impl Accelerator for CudaDevice {
     ) -> Result<Vec<usize>, String> {
         let n = input.len().map_err(|e| e.to_string())?;
         if staging_enabled() {
-            let mut cols: Vec<&mut [f64]> = vec![
-                &mut iv.implied_volatility,
-                &mut greeks.price,
-                &mut greeks.delta,
-                &mut greeks.gamma,
-                &mut greeks.vega,
-                &mut greeks.theta,
-                &mut greeks.rho,
-                &mut greeks.vanna,
-                &mut greeks.volga,
-                &mut greeks.charm,
-            ];
+            let mut cols: Vec<&mut [f64]> = std::iter::once(&mut iv.implied_volatility)
+                .chain(greeks.columns_mut())
+                .map(Vec::as_mut_slice)
+                .collect();
             return self.staged(Job::IvGreeks, &host_columns(input), &mut cols);
         }
         self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;

@@ -63,57 +63,21 @@ __device__ __forceinline__ void iv_erf_small_nd(double z, double* num_out, doubl
     *den_out = den + CODY_B[3];
 }
 
-// erfcx(y) for y > 0.46875 as (numerator, denominator).
-__device__ __forceinline__ void iv_erfcx_pos_nd(double y, double* num_out, double* den_out) {
-#ifndef IV_SELECTS
-    // The same values as the selects below, only the form the lane needs evaluated (a warp
-    // whose lanes agree runs one of them).
-    if (y <= 4.0) {
-        double y2 = y * y;
-        double y4 = y2 * y2;
-        *num_out = ((CODY_C[7] + CODY_C[6] * y) + (CODY_C[5] + CODY_C[4] * y) * y2) +
-                   ((CODY_C[3] + CODY_C[2] * y) + (CODY_C[1] + CODY_C[0] * y) * y2) * y4 +
-                   CODY_C[8] * (y4 * y4);
-        *den_out = ((CODY_D[7] + CODY_D[6] * y) + (CODY_D[5] + CODY_D[4] * y) * y2) +
-                   ((CODY_D[3] + CODY_D[2] * y) + (CODY_D[1] + CODY_D[0] * y) * y2) * y4 +
-                   y4 * y4;
-        return;
-    }
-    if (y >= 6.71e7) {
-        *num_out = IV_ONE_OVER_SQRT_PI;
-        *den_out = y;
-        return;
-    }
-    {
-        double u = y * y;
-        double n = CODY_P[4];
-        n = fma(n, u, CODY_P[3]);
-        n = fma(n, u, CODY_P[2]);
-        n = fma(n, u, CODY_P[1]);
-        n = fma(n, u, CODY_P[0]);
-        n = fma(n, u, CODY_P[5]);
-        double d = CODY_Q[4];
-        d = fma(d, u, CODY_Q[3]);
-        d = fma(d, u, CODY_Q[2]);
-        d = fma(d, u, CODY_Q[1]);
-        d = fma(d, u, CODY_Q[0]);
-        d = fma(d, u, 1.0);
-        double ud = u * d;
-        *num_out = fma(ud, IV_ONE_OVER_SQRT_PI, -n);
-        *den_out = ud * y;
-        return;
-    }
-#endif
+// Cody's erfcx(y) for 0.46875 < y <= 4 as (numerator, denominator).
+__device__ __forceinline__ void iv_erfcx_near_nd(double y, double* num_out, double* den_out) {
     double y2 = y * y;
     double y4 = y2 * y2;
-    double n1 = ((CODY_C[7] + CODY_C[6] * y) + (CODY_C[5] + CODY_C[4] * y) * y2) +
-                ((CODY_C[3] + CODY_C[2] * y) + (CODY_C[1] + CODY_C[0] * y) * y2) * y4 +
-                CODY_C[8] * (y4 * y4);
-    double d1 = ((CODY_D[7] + CODY_D[6] * y) + (CODY_D[5] + CODY_D[4] * y) * y2) +
-                ((CODY_D[3] + CODY_D[2] * y) + (CODY_D[1] + CODY_D[0] * y) * y2) * y4 +
-                y4 * y4;
-    double yc = iv_sel(y > 4.0, iv_sel(y < 6.71e7, y, 6.71e7), 4.0);
-    double u = yc * yc;
+    *num_out = ((CODY_C[7] + CODY_C[6] * y) + (CODY_C[5] + CODY_C[4] * y) * y2) +
+               ((CODY_C[3] + CODY_C[2] * y) + (CODY_C[1] + CODY_C[0] * y) * y2) * y4 +
+               CODY_C[8] * (y4 * y4);
+    *den_out = ((CODY_D[7] + CODY_D[6] * y) + (CODY_D[5] + CODY_D[4] * y) * y2) +
+               ((CODY_D[3] + CODY_D[2] * y) + (CODY_D[1] + CODY_D[0] * y) * y2) * y4 +
+               y4 * y4;
+}
+
+// Cody's erfcx(y) for 4 < y < 6.71e7 as (numerator, denominator).
+__device__ __forceinline__ void iv_erfcx_far_nd(double y, double* num_out, double* den_out) {
+    double u = y * y;
     double n = CODY_P[4];
     n = fma(n, u, CODY_P[3]);
     n = fma(n, u, CODY_P[2]);
@@ -127,11 +91,31 @@ __device__ __forceinline__ void iv_erfcx_pos_nd(double y, double* num_out, doubl
     d = fma(d, u, CODY_Q[0]);
     d = fma(d, u, 1.0);
     double ud = u * d;
-    double n2 = fma(ud, IV_ONE_OVER_SQRT_PI, -n);
-    double d2 = ud * yc;
+    *num_out = fma(ud, IV_ONE_OVER_SQRT_PI, -n);
+    *den_out = ud * y;
+}
+
+// erfcx(y) for y > 0.46875 as (numerator, denominator): only the form the lane needs (a warp
+// whose lanes agree runs one of them), or with IV_SELECTS every form and a select, the CPU
+// lane code's way (the same values).
+__device__ __forceinline__ void iv_erfcx_pos_nd(double y, double* num_out, double* den_out) {
+#ifndef IV_SELECTS
+    if (y <= 4.0) {
+        iv_erfcx_near_nd(y, num_out, den_out);
+    } else if (y >= 6.71e7) {
+        *num_out = IV_ONE_OVER_SQRT_PI;
+        *den_out = y;
+    } else {
+        iv_erfcx_far_nd(y, num_out, den_out);
+    }
+#else
+    double n1, d1, n2, d2;
+    iv_erfcx_near_nd(y, &n1, &d1);
+    iv_erfcx_far_nd(iv_sel(y > 4.0, iv_sel(y < 6.71e7, y, 6.71e7), 4.0), &n2, &d2);
     bool far = y >= 6.71e7;
     *num_out = iv_sel(y <= 4.0, n1, iv_sel(far, IV_ONE_OVER_SQRT_PI, n2));
     *den_out = iv_sel(y <= 4.0, d1, iv_sel(far, y, d2));
+#endif
 }
 
 // erfcx(y) for y >= 0.
