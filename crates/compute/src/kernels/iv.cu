@@ -10,9 +10,10 @@
 // The chained IV -> price + Greeks runs bsm_greeks (greeks.cu) on this kernel's output
 // buffer, on the same stream: the volatilities never leave the device.
 
-// The erfcx and erf forms are evaluated only where a lane needs them (a warp whose lanes
-// agree runs one form): 3 % faster on an H200 than evaluating every form and selecting, which
-// `-DIV_SELECTS` restores (the CPU lane code's way; the values are the same either way).
+// The erfcx and erf forms, and in each step the Householder objective, are evaluated only
+// where a lane needs them (a warp whose lanes agree runs one form): 6 % faster on an H200 than
+// evaluating every form and selecting, which `-DIV_SELECTS` restores (the CPU lane code's way;
+// the values are the same either way; `-DIV_OBJECTIVE_SELECTS` for the objectives alone).
 //
 // Inlining of the evaluation and of the Householder step (tuning: NVRTC -D options).
 #ifndef IV_EVAL_ATTR
@@ -495,10 +496,10 @@ __device__ IV_STEP_ATTR void iv_step(IvLane* l) {
     IvEval e = iv_eval(x, s, inv_s, l->b_max, l->inv_b_max, true);
     bool low = l->obj == IV_OBJ_LOW;
     bool high = l->obj == IV_OBJ_HIGH;
-#if defined(IV_OBJECTIVE_BRANCH) && !defined(IV_SELECTS)
+#if !defined(IV_OBJECTIVE_SELECTS) && !defined(IV_SELECTS)
     // Only the lane's own objective (its logarithm and divisions; the central one needs
-    // neither): the formulas of the select form below, one of them per lane (for tuning:
-    // not yet measured faster).
+    // neither): the formulas of the select form below, one of them per lane. 3 % faster on
+    // an H200 (BENCHMARKS.md, 2026-12-03); `-DIV_OBJECTIVE_SELECTS` restores the selects.
     double nu, h2, h3;
     bool go_down, ok_obj;
     if (low) {
@@ -557,7 +558,7 @@ __device__ IV_STEP_ATTR void iv_step(IvLane* l) {
     l->lo = iv_sel(go_down, l->lo, fmax(l->lo, s));
     double s_new = iv_guard(s + ds, l->lo, l->hi);
     l->converged = fabs(s_new - s) <= IV_STEP_TOLERANCE * s;
-#if !defined(IV_OBJECTIVE_BRANCH) || defined(IV_SELECTS)
+#if defined(IV_OBJECTIVE_SELECTS) || defined(IV_SELECTS)
     bool ok_obj = (low && ok_low) || (high && ok_high) || (!low && !high && ok_mid);
 #endif
     l->ok = l->ok && !e.region1 && ok_obj;
