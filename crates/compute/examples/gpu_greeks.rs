@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use wheelhouse_compute::{Backend, DeviceChoice, GreeksBatch, OptionBatch};
 use wheelhouse_core::OptionType;
+use wheelhouse_testkit::random::{log_uniform, uniforms};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -21,14 +22,8 @@ fn main() {
         .unwrap_or(4_000_000);
     let threads: Option<usize> = args.get(2).and_then(|s| s.parse().ok());
     let chain = args.get(3).is_some_and(|m| m == "chain");
-    let mut st = 0x2545_F491_4F6C_DD1Du64;
-    let mut u = move || {
-        st ^= st << 13;
-        st ^= st >> 7;
-        st ^= st << 17;
-        (st >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let lu = |u: f64, a: f64, b: f64| (a.ln() + (b.ln() - a.ln()) * u).exp();
+    let mut u = uniforms(0x2545_F491_4F6C_DD1D);
+    let lu = log_uniform;
     let mut kind = Vec::with_capacity(n);
     let (mut s, mut k, mut t, mut r, mut q, mut v) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);

@@ -7,6 +7,7 @@ use wheelhouse_pricing::american::{AmericanSettings, american_greeks};
 use wheelhouse_pricing::black::bsm_greeks;
 use wheelhouse_pricing::iv::implied_volatility_bsm;
 use wheelhouse_pricing::{BsmInputs, ExerciseStyle, OptionType, PricingError};
+use wheelhouse_testkit::random::{log_uniform, uniforms};
 
 struct Cols {
     kind: Vec<OptionType>,
@@ -20,14 +21,8 @@ struct Cols {
 }
 
 fn cols(n: usize, american_every: usize) -> Cols {
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
-    let mut u = move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        (s >> 11) as f64 / (1u64 << 53) as f64
-    };
-    let lu = |u: f64, lo: f64, hi: f64| (lo.ln() + (hi.ln() - lo.ln()) * u).exp();
+    let mut u = uniforms(0x9E37_79B9_7F4A_7C15);
+    let lu = log_uniform;
     let mut c = Cols {
         kind: vec![],
         spot: vec![],

@@ -9,6 +9,7 @@ use wheelhouse_compute::{
     Backend, DeviceChoice, GreeksBatch, IvBatch, IvInput, OptionBatch, Status,
 };
 use wheelhouse_core::OptionType;
+use wheelhouse_testkit::random::{log_uniform, uniforms};
 
 const POISON: f64 = -7.25e77;
 
@@ -37,14 +38,8 @@ impl Columns {
     /// σ 10–80 %), every 7th far out in the tails (1 hour to 5 years, K/S 1/4–4, σ 1–300 %),
     /// and a negative spot and a NaN volatility where the batch is long enough.
     fn new(n: usize, seed: u64) -> Columns {
-        let mut st = seed;
-        let mut u = move || {
-            st ^= st << 13;
-            st ^= st >> 7;
-            st ^= st << 17;
-            (st >> 11) as f64 / (1u64 << 53) as f64
-        };
-        let lu = |u: f64, a: f64, b: f64| (a.ln() + (b.ln() - a.ln()) * u).exp();
+        let mut u = uniforms(seed);
+        let lu = log_uniform;
         let mut c = Columns {
             kind: Vec::with_capacity(n),
             spot: Vec::with_capacity(n),

@@ -5,3 +5,4 @@
 pub mod chains;
 pub mod golden;
 pub mod lattice;
+pub mod random;
