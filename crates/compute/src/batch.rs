@@ -247,7 +247,22 @@ impl GreeksBatch {
     }
 
     /// The nine value columns, price first, in [`Greeks`]' order.
-    pub(crate) fn columns_mut(&mut self) -> [&mut Vec<f64>; 9] {
+    pub fn columns(&self) -> [&[f64]; 9] {
+        [
+            &self.price,
+            &self.delta,
+            &self.gamma,
+            &self.vega,
+            &self.theta,
+            &self.rho,
+            &self.vanna,
+            &self.volga,
+            &self.charm,
+        ]
+    }
+
+    /// The nine value columns, mutable, in the order of [`GreeksBatch::columns`].
+    pub fn columns_mut(&mut self) -> [&mut Vec<f64>; 9] {
         [
             &mut self.price,
             &mut self.delta,
@@ -679,6 +694,86 @@ impl Backend {
                 .is_some_and(|a| self.force_device || n >= a.min_greeks(self.threads()))
     }
 
+    /// The American elements of a batch with `style`, when the accelerator takes them: there
+    /// is one and they are at least its `min_american` (or the device is forced).
+    fn american_for_device(
+        &self,
+        style: Option<&[ExerciseStyle]>,
+    ) -> Option<(&std::sync::Arc<dyn crate::cuda::Accelerator>, Vec<usize>)> {
+        let st = style?;
+        let n = st.iter().filter(|s| **s == ExerciseStyle::American).count();
+        if n == 0 {
+            return None;
+        }
+        let a = self.accel()?;
+        if !self.force_device && n < a.min_american(self.threads()) {
+            return None;
+        }
+        let idx = st
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s == ExerciseStyle::American)
+            .map(|(i, _)| i)
+            .collect();
+        Some((a, idx))
+    }
+
+    /// Runs `job` on the accelerator for the American elements of `batch` (gathered into
+    /// columns of their own) when it takes them: per batch element, its row of the device's
+    /// results (`u32::MAX` where the device has none or left it to the CPU engine), and `R`.
+    fn american_on_device<R>(
+        &self,
+        batch: &OptionBatch<'_>,
+        job: impl FnOnce(
+            &dyn crate::cuda::Accelerator,
+            &OptionBatch<'_>,
+        ) -> Result<(R, Vec<usize>), String>,
+    ) -> Option<(Vec<u32>, R)> {
+        let (a, idx) = self.american_for_device(batch.style)?;
+        let pick = |c: &[f64]| idx.iter().map(|&i| c[i]).collect::<Vec<f64>>();
+        let kind: Vec<OptionType> = idx.iter().map(|&i| batch.kind[i]).collect();
+        let cols = [
+            pick(batch.spot),
+            pick(batch.strike),
+            pick(batch.years),
+            pick(batch.rate),
+            pick(batch.dividend_yield),
+            pick(batch.volatility),
+        ];
+        let part = OptionBatch {
+            kind: &kind,
+            spot: &cols[0],
+            strike: &cols[1],
+            years: &cols[2],
+            rate: &cols[3],
+            dividend_yield: &cols[4],
+            volatility: &cols[5],
+            style: None,
+        };
+        match job(a.as_ref(), &part) {
+            Ok((r, left)) => {
+                let mut slot = vec![u32::MAX; batch.kind.len()];
+                for (row, &i) in idx.iter().enumerate() {
+                    slot[i] = row as u32;
+                }
+                for &row in &left {
+                    slot[idx[row]] = u32::MAX;
+                }
+                tracing::debug!(
+                    "American batch: {} elements on {}, {} left to the CPU engine",
+                    idx.len(),
+                    a.describe(),
+                    left.len()
+                );
+                Some((slot, r))
+            }
+            Err(why) => {
+                self.fell_back(a.as_ref(), &why);
+                None
+            }
+        }
+    }
+
     /// Price + Greeks on the accelerator when the batch is all European and large enough;
     /// `Some(elements left to the CPU)` when it ran, `None` to run it on the CPU.
     fn try_accelerated_greeks(
@@ -1034,6 +1129,36 @@ impl Backend {
         status: &mut [Status],
     ) {
         let american = self.american;
+        // The American elements on the accelerator when it takes them (the device call
+        // returns before the pool starts), its results picked up per element below; those it
+        // leaves run through the CPU engine.
+        let device = self.american_on_device(batch, |a, part| {
+            let mut g = GreeksBatch::default();
+            g.resize(part.kind.len());
+            let left = a.american_greeks(part, &american, &mut g)?;
+            Ok((g, left))
+        });
+        let from_device = |i: usize| -> Option<[f64; C]> {
+            let (slot, g) = device.as_ref()?;
+            let row = *slot.get(i)?;
+            (row != u32::MAX).then(|| {
+                let r = row as usize;
+                crate::simd::output_values::<C>(&Greeks {
+                    price: g.price[r],
+                    delta: g.delta[r],
+                    gamma: g.gamma[r],
+                    vega: g.vega[r],
+                    theta: g.theta[r],
+                    rho: g.rho[r],
+                    epsilon: f64::NAN,
+                    vanna: g.vanna[r],
+                    volga: g.volga[r],
+                    charm: g.charm[r],
+                    dual_delta: f64::NAN,
+                    prob_itm: f64::NAN,
+                })
+            })
+        };
         let chunk = chunk_len(batch.style, status.len(), self.threads());
         let mut col_chunks = cols.map(|c| c.chunks_mut(chunk));
         let tasks: Vec<_> = status
@@ -1071,13 +1196,17 @@ impl Backend {
                     j = end;
                 }
                 if j < len {
-                    // An American element.
-                    let (inp, _) = batch.get(start + j);
-                    let vals = match american::american_greeks(&inp, &american) {
-                        Ok(g) => crate::simd::output_values::<C>(&g),
-                        Err(e) => {
-                            st[j] = Status::failed(e);
-                            [f64::NAN; C]
+                    // An American element: the device's values, or the CPU engine.
+                    let vals = if let Some(v) = from_device(start + j) {
+                        v
+                    } else {
+                        let (inp, _) = batch.get(start + j);
+                        match american::american_greeks(&inp, &american) {
+                            Ok(g) => crate::simd::output_values::<C>(&g),
+                            Err(e) => {
+                                st[j] = Status::failed(e);
+                                [f64::NAN; C]
+                            }
                         }
                     };
                     for (c, x) in cols.iter_mut().zip(vals) {
@@ -1150,6 +1279,16 @@ impl Backend {
         let mut price = vec![f64::NAN; n];
         let mut status = vec![Status::Ok; n];
         let american = self.american;
+        let device = self.american_on_device(batch, |a, part| {
+            let mut p = vec![f64::NAN; part.kind.len()];
+            let left = a.american_prices(part, &american, &mut p)?;
+            Ok((p, left))
+        });
+        let from_device = |i: usize| -> Option<f64> {
+            let (slot, p) = device.as_ref()?;
+            let row = slot[i];
+            (row != u32::MAX).then(|| p[row as usize])
+        };
         let chunk = chunk_len(batch.style, n, self.threads());
         let tasks: Vec<_> = price
             .chunks_mut(chunk)
@@ -1167,6 +1306,11 @@ impl Backend {
             if let Some(styles) = batch.style {
                 for j in 0..p.len() {
                     if styles[start + j] == ExerciseStyle::American {
+                        if let Some(v) = from_device(start + j) {
+                            p[j] = v;
+                            st[j] = Status::Ok;
+                            continue;
+                        }
                         let (e, _) = batch.get(start + j);
                         match american::american_price(&e, &american) {
                             Ok(v) => {
@@ -1219,6 +1363,38 @@ impl Backend {
     /// [`Backend::implied_volatility_into`] on the CPU pool (`out` already sized).
     fn implied_volatility_cpu(&self, input: &IvInput<'_>, out: &mut IvBatch) {
         let american = self.american;
+        // American elements on the accelerator when it takes them (gathered with their price
+        // in the volatility column), those it leaves through the CPU engine.
+        let as_batch = OptionBatch {
+            kind: input.kind,
+            spot: input.spot,
+            strike: input.strike,
+            years: input.years,
+            rate: input.rate,
+            dividend_yield: input.dividend_yield,
+            volatility: input.price,
+            style: input.style,
+        };
+        let device = self.american_on_device(&as_batch, |a, part| {
+            let iv_part = IvInput {
+                kind: part.kind,
+                price: part.volatility,
+                spot: part.spot,
+                strike: part.strike,
+                years: part.years,
+                rate: part.rate,
+                dividend_yield: part.dividend_yield,
+                style: None,
+            };
+            let mut v = vec![f64::NAN; part.kind.len()];
+            let left = a.american_iv(&iv_part, &american, &mut v)?;
+            Ok((v, left))
+        });
+        let from_device = |i: usize| -> Option<f64> {
+            let (slot, v) = device.as_ref()?;
+            let row = slot[i];
+            (row != u32::MAX).then(|| v[row as usize])
+        };
         let chunk = chunk_len(input.style, out.status.len(), self.threads());
         let tasks: Vec<_> = out
             .implied_volatility
@@ -1241,6 +1417,10 @@ impl Backend {
                     .style
                     .is_none_or(|st| st[i] != ExerciseStyle::American)
                 {
+                    continue;
+                }
+                if let Some(v) = from_device(i) {
+                    ivs[j] = v;
                     continue;
                 }
                 let r = american::american_implied_volatility(

@@ -22,6 +22,7 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::Ptx;
 use wheelhouse_pricing::OptionType;
+use wheelhouse_pricing::american::AmericanSettings;
 use wheelhouse_pricing::normal::{AS241_A, AS241_B, AS241_C, AS241_D, AS241_E, AS241_F};
 
 use crate::mc::McBook;
@@ -33,6 +34,8 @@ pub const MC_SOURCE: &str = include_str!("kernels/mc.cu");
 pub const GREEKS_SOURCE: &str = include_str!("kernels/greeks.cu");
 /// The implied-volatility kernel's source (without its coefficient header).
 pub const IV_SOURCE: &str = include_str!("kernels/iv.cu");
+/// The American (Andersen–Lake–Offengenden) kernels' source (without its settings header).
+pub const AMERICAN_SOURCE: &str = include_str!("kernels/american.cu");
 /// The Monte Carlo tail-reduction kernels' source.
 pub const TAIL_SOURCE: &str = include_str!("kernels/tail.cu");
 /// Histogram bins of the tail reduction (`TAIL_BINS` in kernels/tail.cu).
@@ -116,6 +119,51 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<usize>, String> {
         Err("no implied-volatility kernel".into())
     }
+    /// Fewest American elements worth sending when the CPU pool has `cpu_threads` threads.
+    fn min_american(&self, _cpu_threads: usize) -> usize {
+        usize::MAX
+    }
+    /// American price + Greeks (the nine columns of [`crate::GreeksBatch`], as
+    /// `american::american_greeks` defines them) of every element of `batch`, its style
+    /// ignored, with `settings`, into `out` (already sized); returns the elements left to the
+    /// CPU engine.
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller falls back to the CPU).
+    fn american_greeks(
+        &self,
+        _batch: &crate::OptionBatch<'_>,
+        _settings: &AmericanSettings,
+        _out: &mut crate::GreeksBatch,
+    ) -> Result<Vec<usize>, String> {
+        Err("no American kernels".into())
+    }
+    /// American prices of every element of `batch` (style ignored) into `out` (already
+    /// sized); returns the elements left to the CPU engine.
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller falls back to the CPU).
+    fn american_prices(
+        &self,
+        _batch: &crate::OptionBatch<'_>,
+        _settings: &AmericanSettings,
+        _out: &mut [f64],
+    ) -> Result<Vec<usize>, String> {
+        Err("no American kernels".into())
+    }
+    /// American implied volatilities of every element of `input` (style ignored) into `out`
+    /// (already sized); returns the elements left to the CPU engine.
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller falls back to the CPU).
+    fn american_iv(
+        &self,
+        _input: &crate::IvInput<'_>,
+        _settings: &AmericanSettings,
+        _out: &mut [f64],
+    ) -> Result<Vec<usize>, String> {
+        Err("no American kernels".into())
+    }
     /// Implied volatilities and then price + Greeks at them, the volatilities staying on the
     /// device between the two kernels; returns the elements left to the CPU (for either).
     ///
@@ -169,6 +217,8 @@ pub struct CudaDevice {
     /// `GREEKS_PER_THREAD` of the compiled module.
     greeks_per_thread: u32,
     iv: CudaFunction,
+    /// The American kernels per engine setting, compiled (or read from the cache) on first use.
+    american: std::sync::Mutex<Vec<(AmericanSettings, Arc<AmericanKernels>)>>,
     /// Pinned staging for host batches ([`CudaDevice::staged`]), made on first use.
     staging: std::sync::Mutex<Option<Staging>>,
     name: String,
@@ -307,6 +357,14 @@ pub fn iv_source() -> String {
 
 /// The Monte Carlo kernel with its coefficient tables (the CPU's, to the bit).
 pub fn mc_source() -> String {
+    let mut s = as241_tables();
+    s.push_str(MC_SOURCE);
+    s
+}
+
+/// The AS 241 coefficient tables (the CPU's, to the bit) that the Monte Carlo and IV kernels
+/// read.
+fn as241_tables() -> String {
     let arr = |name: &str, c: &[f64; 8]| {
         let v: Vec<String> = c.iter().map(|x| format!("{x:e}")).collect();
         format!("WH_TABLE double {name}[8] = {{{}}};\n", v.join(", "))
@@ -325,9 +383,110 @@ pub fn mc_source() -> String {
     ] {
         s.push_str(&arr(n, c));
     }
-    s.push_str(MC_SOURCE);
     s
 }
+
+/// The American kernels (`american_values`, `american_combine`, `american_iv`) for `settings`:
+/// the discretisation compiled in, with the CPU engine's quadrature rules and cosines to the
+/// bit, after the IV kernel's source (its European solver starts the American one).
+///
+/// # Errors
+/// Settings the CPU engine refuses ([`AmericanSettings::validate`]).
+pub fn american_source(settings: &AmericanSettings) -> Result<String, String> {
+    use wheelhouse_pricing::american::{FixedPointEquation, chebyshev_cosines, quadrature_rule};
+    settings.validate().map_err(|e| e.to_string())?;
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:e}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut s = as241_tables();
+    s.push_str(&iv_source());
+    let st = settings;
+    let eq = match st.equation {
+        FixedPointEquation::FpB => 0,
+        FixedPointEquation::FpA => 1,
+        FixedPointEquation::Auto => 2,
+    };
+    s.push_str(&format!(
+        "#define AM_N {}\n#define AM_CI {}\n#define AM_LC {}\n#define AM_IT {}\n\
+         #define AM_NEWTON {}\n#define AM_LF {}\n#define AM_P {}\n#define AM_EQ {eq}\n",
+        st.nodes,
+        st.coarse_iterations,
+        st.coarse_points,
+        st.iterations,
+        st.newton_iterations,
+        st.integration_points,
+        st.premium_points,
+    ));
+    let cos = chebyshev_cosines(st.nodes).ok_or("settings.nodes out of range")?;
+    s.push_str(&format!(
+        "__constant__ double AM_COS[{}] = {{{}}};\n",
+        cos.len(),
+        list(cos)
+    ));
+    for (tag, l) in [
+        ("RC", st.coarse_points),
+        ("RF", st.integration_points),
+        ("RP", st.premium_points),
+    ] {
+        let (sin, cs, w) = quadrature_rule(l).ok_or("quadrature points out of range")?;
+        for (suffix, v) in [("S", sin), ("C", cs), ("W", w)] {
+            s.push_str(&format!(
+                "__constant__ double AM_{tag}_{suffix}[{l}] = {{{}}};\n",
+                list(v)
+            ));
+        }
+    }
+    s.push_str(AMERICAN_SOURCE);
+    Ok(s)
+}
+
+/// The cubin of `src` for `arch` from the disk cache (key: `name`, the hash of the source and
+/// the extra NVRTC options, the architecture, NVRTC's version), or compiled by NVRTC and
+/// written there; whether it came from the cache.
+fn cached_cubin(name: &str, src: &str, arch: &str) -> Result<(Vec<u8>, bool), String> {
+    let (nv_major, nv_minor) = nvrtc_version()?;
+    let keyed = format!("{src}\n// {}", extra_nvrtc_options().join(" "));
+    let key = format!(
+        "{name}-{:016x}-{arch}-nvrtc{nv_major}.{nv_minor}.cubin",
+        fnv1a(keyed.as_bytes())
+    );
+    let cached = cache_dir().map(|d| d.join(&key));
+    if let Some(b) = cached.as_ref().and_then(|p| std::fs::read(p).ok())
+        && !b.is_empty()
+    {
+        return Ok((b, true));
+    }
+    let b = compile_cubin(src, arch)?;
+    if let Some(p) = &cached {
+        // A cache that cannot be written only costs the next start a compile.
+        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        if let Some(d) = p.parent()
+            && std::fs::create_dir_all(d).is_ok()
+            && std::fs::write(&tmp, &b).is_ok()
+        {
+            let _ = std::fs::rename(&tmp, p);
+        }
+    }
+    Ok((b, false))
+}
+
+/// The American kernels of one engine setting (kernels/american.cu).
+struct AmericanKernels {
+    values: CudaFunction,
+    combine: CudaFunction,
+    iv: CudaFunction,
+}
+
+/// American elements per CPU thread from which the device takes them ([`Accelerator::min_american`]).
+const AMERICAN_MIN_PER_THREAD: usize = 4;
+/// American evaluations per option for price + Greeks (`AM_VARIANTS` in kernels/american.cu).
+const AMERICAN_VARIANTS: usize = 7;
+/// Options per launch of the American kernels (bounds the device scratch: 7 evaluations of
+/// 28 bytes each per option).
+const AMERICAN_CHUNK: usize = 1 << 20;
 
 fn cache_dir() -> Option<PathBuf> {
     if let Some(d) = std::env::var_os("WHEELHOUSE_CUDA_CACHE") {
@@ -423,31 +582,7 @@ impl CudaDevice {
             )
             .unwrap_or(0);
         let arch = format!("sm_{major}{minor}");
-        let src = module_source();
-        let (nv_major, nv_minor) = nvrtc_version()?;
-        let keyed = format!("{src}\n// {}", extra_nvrtc_options().join(" "));
-        let key = format!(
-            "kernels-{:016x}-{arch}-nvrtc{nv_major}.{nv_minor}.cubin",
-            fnv1a(keyed.as_bytes())
-        );
-        let cached = cache_dir().map(|d| d.join(&key));
-        let (cubin, from_cache) = match cached.as_ref().and_then(|p| std::fs::read(p).ok()) {
-            Some(b) if !b.is_empty() => (b, true),
-            _ => {
-                let b = compile_cubin(&src, &arch)?;
-                if let Some(p) = &cached {
-                    // A cache that cannot be written only costs the next start a compile.
-                    let tmp = p.with_extension("tmp");
-                    if let Some(d) = p.parent()
-                        && std::fs::create_dir_all(d).is_ok()
-                        && std::fs::write(&tmp, &b).is_ok()
-                    {
-                        let _ = std::fs::rename(&tmp, p);
-                    }
-                }
-                (b, false)
-            }
-        };
+        let (cubin, from_cache) = cached_cubin("kernels", &module_source(), &arch)?;
         let module = ctx
             .load_module(Ptx::from_binary(cubin))
             .map_err(|e| format!("loading the kernels: {e}"))?;
@@ -486,6 +621,7 @@ impl CudaDevice {
             greeks_floor,
             greeks_per_thread: greeks_per_thread(),
             iv,
+            american: std::sync::Mutex::new(Vec::new()),
             staging: std::sync::Mutex::new(None),
             name,
             arch,
@@ -1256,6 +1392,161 @@ impl CudaDevice {
     }
 }
 
+impl CudaDevice {
+    /// The American kernels for `settings`: compiled on first use (or read from the disk
+    /// cache), then kept.
+    fn american_kernels(
+        &self,
+        settings: &AmericanSettings,
+    ) -> Result<Arc<AmericanKernels>, String> {
+        let mut cache = self
+            .american
+            .lock()
+            .map_err(|_| "American kernel cache poisoned".to_string())?;
+        if let Some((_, k)) = cache.iter().find(|(st, _)| st == settings) {
+            return Ok(Arc::clone(k));
+        }
+        let started = std::time::Instant::now();
+        let (cubin, from_cache) =
+            cached_cubin("american", &american_source(settings)?, &self.arch)?;
+        let module = self
+            .ctx
+            .load_module(Ptx::from_binary(cubin))
+            .map_err(|e| format!("loading the American kernels: {e}"))?;
+        let f = |name: &str| {
+            module
+                .load_function(name)
+                .map_err(|e| format!("{name}: {e}"))
+        };
+        let k = Arc::new(AmericanKernels {
+            values: f("american_values")?,
+            combine: f("american_combine")?,
+            iv: f("american_iv")?,
+        });
+        tracing::debug!(
+            "American kernels for {settings:?} ready in {:.3} s ({})",
+            started.elapsed().as_secs_f64(),
+            if from_cache { "cached" } else { "compiled" }
+        );
+        cache.push((*settings, Arc::clone(&k)));
+        Ok(k)
+    }
+
+    /// `american_values` (and with `greeks`, `american_combine`) on a batch, chunk by chunk:
+    /// with `greeks`, the nine columns of `out` (already sized), else the prices into `out[0]`;
+    /// returns the elements left to the CPU.
+    fn run_american(
+        &self,
+        batch: &crate::OptionBatch<'_>,
+        settings: &AmericanSettings,
+        greeks: bool,
+        out: &mut [&mut [f64]],
+    ) -> Result<Vec<usize>, String> {
+        let n = batch.len().map_err(|e| e.to_string())?;
+        let k = self.american_kernels(settings)?;
+        let variants = if greeks { AMERICAN_VARIANTS } else { 1 };
+        let chunk = n.clamp(1, AMERICAN_CHUNK);
+        self.check_fits(chunk, 7 * 8 + 4 + variants * 28 + 9 * 8 + 4)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let mut left = Vec::new();
+        let mut start = 0;
+        while start < n {
+            let end = (start + chunk).min(n);
+            let m = end - start;
+            let part = crate::OptionBatch {
+                kind: &batch.kind[start..end],
+                spot: &batch.spot[start..end],
+                strike: &batch.strike[start..end],
+                years: &batch.years[start..end],
+                rate: &batch.rate[start..end],
+                dividend_yield: &batch.dividend_yield[start..end],
+                volatility: &batch.volatility[start..end],
+                style: None,
+            };
+            let d = DeviceInputs::of_batch(s, &part)?;
+            let d_vol = s.clone_htod(part.volatility).map_err(e)?;
+            // SAFETY: uninitialised device memory; `american_values` writes every one of its
+            // `variants · m` elements (a value or NaN, and a flag) before anything reads them.
+            let mut vp = unsafe { s.alloc::<f64>(variants * m) }.map_err(e)?;
+            // SAFETY: as above.
+            let mut vd = unsafe { s.alloc::<f64>(variants * m) }.map_err(e)?;
+            // SAFETY: as above.
+            let mut vg = unsafe { s.alloc::<f64>(variants * m) }.map_err(e)?;
+            // SAFETY: as above.
+            let mut vf = unsafe { s.alloc::<i32>(variants * m) }.map_err(e)?;
+            let (m_i, v_i, g_i) = (m as i32, variants as i32, i32::from(greeks));
+            let mut b = s.launch_builder(&k.values);
+            b.arg(&m_i)
+                .arg(&v_i)
+                .arg(&g_i)
+                .arg(&d.kind)
+                .arg(&d.spot)
+                .arg(&d.strike)
+                .arg(&d.years)
+                .arg(&d.rate)
+                .arg(&d.dividend_yield)
+                .arg(&d_vol)
+                .arg(&mut vp)
+                .arg(&mut vd)
+                .arg(&mut vg)
+                .arg(&mut vf);
+            // SAFETY: the arguments match `american_values` in kernels/american.cu one for one
+            // (n, variants, greeks, the kind and six input columns of `m` elements, three value
+            // columns and a flag column of `variants · m`), and threads past `variants · m`
+            // return at once.
+            unsafe { b.launch(Self::launch_config(variants * m, 128, 1024)) }
+                .map_err(|e| format!("launch: {e}"))?;
+            if greeks {
+                let mut outs: Vec<CudaSlice<f64>> = (0..9)
+                    // SAFETY: `american_combine` writes all `m` elements of each column.
+                    .map(|_| unsafe { s.alloc::<f64>(m) })
+                    .collect::<Result<_, _>>()
+                    .map_err(e)?;
+                // SAFETY: as above.
+                let mut d_st = unsafe { s.alloc::<i32>(m) }.map_err(e)?;
+                let mut b = s.launch_builder(&k.combine);
+                b.arg(&m_i)
+                    .arg(&d.spot)
+                    .arg(&d.years)
+                    .arg(&d.rate)
+                    .arg(&d.dividend_yield)
+                    .arg(&d_vol)
+                    .arg(&vp)
+                    .arg(&vd)
+                    .arg(&vg)
+                    .arg(&vf);
+                for o in outs.iter_mut() {
+                    b.arg(o);
+                }
+                b.arg(&mut d_st);
+                // SAFETY: the arguments match `american_combine` one for one (n, five input
+                // columns of `m`, the seven evaluations' columns of `7 · m`, nine output
+                // columns and a status column of `m`); threads past `m` return at once.
+                unsafe { b.launch(Self::launch_config(m, 256, 1024)) }
+                    .map_err(|e| format!("launch: {e}"))?;
+                for (dst, src) in out.iter_mut().zip(&outs) {
+                    s.memcpy_dtoh(src, &mut dst[start..end]).map_err(e)?;
+                }
+                let st = s.clone_dtoh(&d_st).map_err(e)?;
+                left.extend(flagged(&st).into_iter().map(|j| start + j));
+            } else {
+                s.memcpy_dtoh(&vp, &mut out[0][start..end]).map_err(e)?;
+                let fl = s.clone_dtoh(&vf).map_err(e)?;
+                // The exercise bit (4) is not a failure.
+                left.extend(
+                    fl.iter()
+                        .enumerate()
+                        .filter(|(_, f)| **f & !4 != 0)
+                        .map(|(j, _)| start + j),
+                );
+            }
+            start = end;
+        }
+        Ok(left)
+    }
+}
+
 impl Accelerator for CudaDevice {
     fn min_greeks(&self, cpu_threads: usize) -> usize {
         // Measured end to end on an H200 host (BENCHMARKS.md, 2026-12-03), host columns into
@@ -1381,6 +1672,81 @@ impl Accelerator for CudaDevice {
             .filter(|(_, (a, b))| **a != 0 || **b != 0)
             .map(|(i, _)| i)
             .collect())
+    }
+
+    fn min_american(&self, cpu_threads: usize) -> usize {
+        // An American element costs the CPU engine 5–20 µs a boundary solve (seven solves for
+        // price + Greeks, three to eight for an implied volatility); a launch with its copies
+        // costs the device tens of µs. `WHEELHOUSE_GPU_AMERICAN_MIN=N` overrides.
+        if let Some(n) = std::env::var("WHEELHOUSE_GPU_AMERICAN_MIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            return n;
+        }
+        AMERICAN_MIN_PER_THREAD * cpu_threads.max(1)
+    }
+
+    fn american_greeks(
+        &self,
+        batch: &crate::OptionBatch<'_>,
+        settings: &AmericanSettings,
+        out: &mut crate::GreeksBatch,
+    ) -> Result<Vec<usize>, String> {
+        let mut cols: Vec<&mut [f64]> = out
+            .columns_mut()
+            .into_iter()
+            .map(Vec::as_mut_slice)
+            .collect();
+        self.run_american(batch, settings, true, &mut cols)
+    }
+
+    fn american_prices(
+        &self,
+        batch: &crate::OptionBatch<'_>,
+        settings: &AmericanSettings,
+        out: &mut [f64],
+    ) -> Result<Vec<usize>, String> {
+        self.run_american(batch, settings, false, &mut [out])
+    }
+
+    fn american_iv(
+        &self,
+        input: &crate::IvInput<'_>,
+        settings: &AmericanSettings,
+        out: &mut [f64],
+    ) -> Result<Vec<usize>, String> {
+        let n = input.len().map_err(|e| e.to_string())?;
+        let k = self.american_kernels(settings)?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let d = DeviceInputs::of_iv(s, input)?;
+        let d_p = s.clone_htod(input.price).map_err(e)?;
+        // SAFETY: `american_iv` writes every element of both before anything reads them.
+        let mut d_iv = unsafe { s.alloc::<f64>(n) }.map_err(e)?;
+        // SAFETY: as above.
+        let mut d_st = unsafe { s.alloc::<i32>(n) }.map_err(e)?;
+        let n_i = i32::try_from(n).map_err(|_| format!("{n} elements: too many"))?;
+        let mut b = s.launch_builder(&k.iv);
+        b.arg(&n_i)
+            .arg(&d.kind)
+            .arg(&d_p)
+            .arg(&d.spot)
+            .arg(&d.strike)
+            .arg(&d.years)
+            .arg(&d.rate)
+            .arg(&d.dividend_yield)
+            .arg(&mut d_iv)
+            .arg(&mut d_st);
+        // SAFETY: the arguments match `american_iv` in kernels/american.cu one for one (n, the
+        // kind, the price and five market columns, the volatility and status outputs), every
+        // buffer holds `n` elements, threads past `n` return at once.
+        unsafe { b.launch(Self::launch_config(n, 128, 1024)) }
+            .map_err(|e| format!("launch: {e}"))?;
+        s.memcpy_dtoh(&d_iv, out).map_err(e)?;
+        let st = s.clone_dtoh(&d_st).map_err(e)?;
+        Ok(flagged(&st))
     }
 
     fn describe(&self) -> String {

@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wheelhouse_compute::cuda::{
-    Accelerator, compile_cubin, libraries_present, mc_source, module_source, nvrtc_present,
+    Accelerator, american_source, compile_cubin, libraries_present, mc_source, module_source,
+    nvrtc_present,
 };
 use wheelhouse_compute::{Backend, BatchError, DeviceChoice, McBook};
 use wheelhouse_core::OptionType;
+use wheelhouse_pricing::american::AmericanSettings;
 
 #[derive(Debug)]
 enum Fake {
@@ -247,6 +249,12 @@ fn kernel_source_carries_the_cpu_coefficients() {
 /// No GPU or driver is needed: `.ci/run` puts NVRTC from PyPI on the library path.
 #[test]
 fn kernels_compile_under_nvrtc_where_available() {
+    // Settings the CPU engine refuses are refused here too.
+    let bad = AmericanSettings {
+        nodes: 1,
+        ..AmericanSettings::FAST
+    };
+    assert!(american_source(&bad).is_err());
     if let Err(why) = nvrtc_present() {
         eprintln!("skipped: {why}");
         return;
@@ -254,6 +262,10 @@ fn kernels_compile_under_nvrtc_where_available() {
     for arch in ["sm_80", "sm_90"] {
         let cubin = compile_cubin(&module_source(), arch).unwrap();
         assert!(cubin.len() > 1000, "{arch}");
+        for st in [AmericanSettings::FAST, AmericanSettings::ACCURATE] {
+            let cubin = compile_cubin(&american_source(&st).unwrap(), arch).unwrap();
+            assert!(cubin.len() > 1000, "{arch} {st:?}");
+        }
     }
 }
 

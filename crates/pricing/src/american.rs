@@ -134,7 +134,11 @@ impl AmericanSettings {
         equation: FixedPointEquation::Auto,
     };
 
-    fn validate(&self) -> Result<(), PricingError> {
+    /// Checks the settings (the pricing functions call it first).
+    ///
+    /// # Errors
+    /// [`PricingError::InvalidInput`] naming the offending `settings.*` field.
+    pub fn validate(&self) -> Result<(), PricingError> {
         let bad = |field: &'static str, v: usize, reason: &'static str| {
             Err(PricingError::InvalidInput {
                 field,
@@ -292,6 +296,24 @@ fn cos_table(n: usize) -> &'static [f64] {
     });
     let start = (n - 1) * n; // Σ_{j<n} 2j
     &t[start..start + 2 * n]
+}
+
+/// The Gauss–Legendre rule of `l` points (`1..=MAX_QUADRATURE_POINTS`) that every integral of
+/// the engine uses, mapped to θ ∈ (0, π/2) by θ = π(1 + x)/4: `(sin θ_j, cos θ_j, weight_j)`
+/// with `∫₀^{π/2} f(θ) dθ ≈ Σ weight_j f(θ_j)`. For a device kernel that must integrate on the
+/// same nodes, to the bit.
+pub fn quadrature_rule(l: usize) -> Option<(&'static [f64], &'static [f64], &'static [f64])> {
+    if !(1..=MAX_QUADRATURE_POINTS).contains(&l) {
+        return None;
+    }
+    let r = rule(l);
+    Some((r.sin, r.cos, r.weight))
+}
+
+/// `cos(kπ/n)` for `k = 0..2n` (`n` in `1..=MAX_NODES`): the Chebyshev–Lobatto nodes and the
+/// fit's cosines of the boundary interpolant, as the engine computes them.
+pub fn chebyshev_cosines(n: usize) -> Option<&'static [f64]> {
+    (1..=MAX_NODES).contains(&n).then(|| cos_table(n))
 }
 
 // ---------------------------------------------------------------------------------------------

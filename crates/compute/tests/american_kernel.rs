@@ -1,0 +1,563 @@
+//! The American kernels (`kernels/american.cu`, with the IV kernel they start from) compiled as
+//! host C++ and run element by element against the CPU engine (`wheelhouse_pricing::american`).
+//!
+//! CI has no GPU, but the kernels' logic is plain C++ with CUDA's qualifiers: with a few macros
+//! a host compiler builds the very source NVRTC gets and runs every thread's code. On the host
+//! the kernels use the C library's `exp` and `log`, as the Rust engine does, so the two differ
+//! only where the port orders an operation differently; on the GPU they also differ by CUDA's
+//! `exp`/`log` rounding and fused multiply-adds (tests/gpu.rs checks that on a device).
+//!
+//! What is checked, for the fast and the accurate settings, on seeded random options over the
+//! engine's documented domain plus invalid and unsupported inputs:
+//! * every element the CPU reports as an error is left to the CPU (status 1);
+//! * the kernels leave few valid elements to the CPU;
+//! * price, delta, gamma, theta agree within 1e-13 relative (of the price scale `strike`),
+//!   the bumped Greeks within their bump's amplification of that, and implied volatilities
+//!   within 1e-9 relative (the engine's own stopping rule is 1e-10 relative steps).
+//!
+//! Skipped (with a message) where no C++ compiler is found (`CXX` or `c++`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use wheelhouse_compute::cuda::american_source;
+use wheelhouse_pricing::american::{
+    AmericanSettings, american_greeks, american_implied_volatility, american_price,
+};
+use wheelhouse_pricing::{BsmInputs, OptionType};
+use wheelhouse_testkit::random::{log_uniform, uniforms};
+
+/// CUDA's qualifiers and built-ins as host C++.
+const PRELUDE: &str = r#"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+#define __device__
+#define __global__
+#define __constant__ const
+#define __forceinline__ inline
+#define __restrict__
+#define __launch_bounds__(a, b)
+#define AM_NOINLINE __attribute__((noinline))
+static inline double __longlong_as_double(long long x) { double d; memcpy(&d, &x, 8); return d; }
+static inline long long __double_as_longlong(double x) { long long u; memcpy(&u, &x, 8); return u; }
+struct HostDim { unsigned x; };
+static HostDim blockIdx = {0}, blockDim = {1}, threadIdx = {0};
+"#;
+
+/// Reads `mode n` then n lines `kind spot strike years rate q x` (x: volatility or price) and
+/// prints every output as the hex bits of its double.
+const MAIN: &str = r#"
+static void bits(double x) { unsigned long long u; memcpy(&u, &x, 8); printf(" %016llx", u); }
+int main() {
+    char mode[16];
+    int n;
+    if (scanf("%15s %d", mode, &n) != 2) return 2;
+    std::vector<int> kind(n);
+    std::vector<double> s(n), k(n), t(n), r(n), q(n), x(n);
+    for (int i = 0; i < n; ++i)
+        if (scanf("%d %lf %lf %lf %lf %lf %lf", &kind[i], &s[i], &k[i], &t[i], &r[i], &q[i], &x[i]) != 7)
+            return 3;
+    if (strcmp(mode, "greeks") == 0) {
+        int v = AM_VARIANTS;
+        std::vector<double> vp((size_t)v * n), vd((size_t)v * n), vg((size_t)v * n);
+        std::vector<int> vf((size_t)v * n);
+        for (long long e = 0; e < (long long)v * n; ++e) {
+            blockIdx.x = (unsigned)e;
+            american_values(n, v, 1, kind.data(), s.data(), k.data(), t.data(), r.data(), q.data(),
+                            x.data(), vp.data(), vd.data(), vg.data(), vf.data());
+        }
+        std::vector<double> o(9 * (size_t)n);
+        std::vector<int> st(n);
+        for (int i = 0; i < n; ++i) {
+            blockIdx.x = i;
+            american_combine(n, s.data(), t.data(), r.data(), q.data(), x.data(), vp.data(),
+                             vd.data(), vg.data(), vf.data(), &o[0], &o[n], &o[2 * n], &o[3 * n],
+                             &o[4 * n], &o[5 * n], &o[6 * n], &o[7 * n], &o[8 * n], st.data());
+        }
+        for (int i = 0; i < n; ++i) {
+            printf("%d", st[i]);
+            for (int c = 0; c < 9; ++c) bits(o[(size_t)c * n + i]);
+            printf("\n");
+        }
+    } else if (strcmp(mode, "prices") == 0) {
+        std::vector<double> vp(n), vd(n), vg(n);
+        std::vector<int> vf(n);
+        for (int i = 0; i < n; ++i) {
+            blockIdx.x = i;
+            american_values(n, 1, 0, kind.data(), s.data(), k.data(), t.data(), r.data(), q.data(),
+                            x.data(), vp.data(), vd.data(), vg.data(), vf.data());
+        }
+        for (int i = 0; i < n; ++i) {
+            printf("%d", vf[i]);
+            bits(vp[i]);
+            printf("\n");
+        }
+    } else {
+        std::vector<double> iv(n);
+        std::vector<int> st(n);
+        for (int i = 0; i < n; ++i) {
+            blockIdx.x = i;
+            american_iv(n, kind.data(), x.data(), s.data(), k.data(), t.data(), r.data(), q.data(),
+                        iv.data(), st.data());
+        }
+        for (int i = 0; i < n; ++i) {
+            printf("%d", st[i]);
+            bits(iv[i]);
+            printf("\n");
+        }
+    }
+    return 0;
+}
+"#;
+
+/// The kernels for `settings` built as a host program, or None without a C++ compiler.
+fn host_kernels(settings: &AmericanSettings, tag: &str) -> Option<PathBuf> {
+    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+    if Command::new(&cxx).arg("--version").output().is_err() {
+        eprintln!("skipped: no C++ compiler ({cxx})");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("wheelhouse-am-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("am.cpp");
+    let mut text = String::from(PRELUDE);
+    text.push_str(&american_source(settings).unwrap());
+    text.push_str(MAIN);
+    std::fs::write(&src, text).unwrap();
+    let bin = dir.join("am");
+    // No fused multiply-adds: the Rust engine has none either.
+    let out = Command::new(&cxx)
+        .args(["-O2", "-std=c++17", "-w", "-ffp-contract=off", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "host build of the American kernels failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(bin)
+}
+
+/// One option: kind, spot, strike, years, rate, yield, and the sixth input.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    kind: OptionType,
+    s: f64,
+    k: f64,
+    t: f64,
+    r: f64,
+    q: f64,
+    x: f64,
+}
+
+impl Row {
+    fn inputs(&self, vol: f64) -> BsmInputs {
+        BsmInputs {
+            kind: self.kind,
+            spot: self.s,
+            strike: self.k,
+            years: self.t,
+            rate: self.r,
+            dividend_yield: self.q,
+            volatility: vol,
+        }
+    }
+}
+
+/// Runs the host kernels in `mode` on `rows`: per row, the status and the outputs.
+fn run(bin: &PathBuf, mode: &str, rows: &[Row]) -> Vec<(i32, Vec<f64>)> {
+    let mut input = format!("{mode} {}\n", rows.len());
+    for r in rows {
+        let kind = if r.kind == OptionType::Call { 0 } else { 1 };
+        // {:e} round-trips; the C library parses it back to the same double.
+        input.push_str(&format!(
+            "{kind} {:e} {:e} {:e} {:e} {:e} {:e}\n",
+            r.s, r.k, r.t, r.r, r.q, r.x
+        ));
+    }
+    let mut child = Command::new(bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "host kernels exited {}", out.status);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut it = l.split_whitespace();
+            let st: i32 = it.next().unwrap().parse().unwrap();
+            let v = it
+                .map(|h| f64::from_bits(u64::from_str_radix(h, 16).unwrap()))
+                .collect();
+            (st, v)
+        })
+        .collect()
+}
+
+/// Seeded options over the engine's documented domain (T 1 hour–5 years, K/S 0.25–4, σ 1 %–
+/// 300 %, r −1 %–10 %, q 0–6 %, both kinds; with `quoted`, the part of it where listed quotes
+/// live: T 1 day–3 years, K/S 0.5–2, σ 5 %–150 %), with every 10th one on the edges: zero
+/// rate or yield, yield above rate, tiny volatility, a negative rate with the unsupported
+/// double boundary, and invalid inputs. `x` is the volatility.
+fn options(seed: u64, n: usize, quoted: bool) -> Vec<Row> {
+    let (moneyness, years, vol) = if quoted {
+        ((0.5, 2.0), (1.0 / 365.0, 3.0), (0.05, 1.5))
+    } else {
+        ((0.25, 4.0), (1.0 / (365.0 * 24.0), 5.0), (0.01, 3.0))
+    };
+    let mut u = uniforms(seed);
+    (0..n)
+        .map(|i| {
+            let kind = if u() < 0.5 {
+                OptionType::Call
+            } else {
+                OptionType::Put
+            };
+            let s = log_uniform(u(), 5.0, 500.0);
+            let mut row = Row {
+                kind,
+                s,
+                k: s * log_uniform(u(), moneyness.0, moneyness.1),
+                t: log_uniform(u(), years.0, years.1),
+                r: -0.01 + 0.11 * u(),
+                q: 0.06 * u(),
+                x: log_uniform(u(), vol.0, vol.1),
+            };
+            if i % 10 == 9 {
+                match (i / 10) % 8 {
+                    0 => row.r = 0.0,
+                    1 => row.q = 0.0,
+                    2 => (row.r, row.q) = (0.01, 0.08),
+                    3 => row.x = 1e-9,
+                    4 => (row.r, row.q) = (-0.02, -0.03),
+                    5 => row.s = f64::NAN,
+                    6 => row.x = -0.2,
+                    _ => row.t = 0.0,
+                }
+            }
+            row
+        })
+        .collect()
+}
+
+/// |a − b| ≤ tol·scale, with NaN equal only to NaN.
+fn close(a: f64, b: f64, tol: f64, scale: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || (a - b).abs() <= tol * scale.max(1e-300)
+}
+
+fn check_greeks(settings: AmericanSettings, tag: &str, n: usize) {
+    let Some(bin) = host_kernels(&settings, tag) else {
+        return;
+    };
+    let rows = options(0x5eed_a3e1 ^ n as u64, n, false);
+    let out = run(&bin, "greeks", &rows);
+    compare_greeks(&settings, tag, &rows, &out, 1e-13, 100);
+}
+
+/// Checks kernel results `out` (per row: status, the nine columns) against the CPU engine:
+/// CPU errors left to the CPU with NaN outputs, at most one valid row in `max_left` left,
+/// values within `tol` of their scale. Returns the worst error / scale per column.
+fn compare_greeks(
+    settings: &AmericanSettings,
+    tag: &str,
+    rows: &[Row],
+    out: &[(i32, Vec<f64>)],
+    tol: f64,
+    max_left: usize,
+) -> [f64; 9] {
+    assert_eq!(out.len(), rows.len());
+    let (mut left, mut valid, mut worst) = (0, 0, [0.0f64; 9]);
+    for (i, (row, (st, v))) in rows.iter().zip(out).enumerate() {
+        let cpu = american_greeks(&row.inputs(row.x), settings);
+        let Ok(g) = cpu else {
+            assert_eq!(
+                *st, 1,
+                "row {i} {row:?}: the CPU fails ({cpu:?}), the kernel did not"
+            );
+            assert!(
+                v.iter().all(|x| x.is_nan()),
+                "row {i}: NaN outputs expected"
+            );
+            continue;
+        };
+        valid += 1;
+        if *st != 0 {
+            left += 1;
+            assert!(
+                v.iter().all(|x| x.is_nan()),
+                "row {i}: NaN outputs expected"
+            );
+            continue;
+        }
+        let want = [
+            g.price, g.delta, g.gamma, g.vega, g.theta, g.rho, g.vanna, g.volga, g.charm,
+        ];
+        // Scales: the price's (strike), and each bumped Greek's amplification of it.
+        let hs = (1e-3 * row.x).max(1e-5).min(0.5 * row.x);
+        let ht = (1e-4 * row.t).max(1e-9);
+        let k = row.k;
+        let scale = [
+            k,
+            1.0,
+            1.0 / row.s,
+            k / hs,
+            k * (1.0 + row.r.abs() + row.x * row.x),
+            k / 1e-5,
+            1.0 / hs,
+            k / (hs * hs),
+            1.0 / ht,
+        ];
+        for c in 0..9 {
+            let err = (v[c] - want[c]).abs() / scale[c];
+            worst[c] = worst[c].max(err);
+            assert!(
+                close(v[c], want[c], tol, scale[c]),
+                "row {i} {row:?} column {c}: kernel {} CPU {} (err {err:e} of scale {})",
+                v[c],
+                want[c],
+                scale[c]
+            );
+        }
+    }
+    eprintln!(
+        "{tag}: {valid} valid of {}, {left} left to the CPU; worst error / scale per column: {worst:?}",
+        rows.len()
+    );
+    assert!(
+        left * max_left <= valid,
+        "{left} of {valid} valid elements left to the CPU"
+    );
+    worst
+}
+
+#[test]
+fn greeks_match_the_cpu_engine_accurate() {
+    check_greeks(AmericanSettings::ACCURATE, "accurate", 1500);
+}
+
+#[test]
+fn greeks_match_the_cpu_engine_fast() {
+    check_greeks(AmericanSettings::FAST, "fast", 1500);
+}
+
+#[test]
+fn prices_and_implied_volatilities_match_the_cpu_engine() {
+    let settings = AmericanSettings::ACCURATE;
+    let Some(bin) = host_kernels(&settings, "iv") else {
+        return;
+    };
+    let n = 2000;
+    let rows = options(0xa3e1_0001, n, true);
+    // Prices alone.
+    let out = run(&bin, "prices", &rows);
+    let mut worst = 0.0f64;
+    for (i, (row, (st, v))) in rows.iter().zip(&out).enumerate() {
+        match american_price(&row.inputs(row.x), &settings) {
+            Ok(p) if *st & !4 == 0 => {
+                worst = worst.max((v[0] - p).abs() / row.k);
+                assert!(close(v[0], p, 1e-13, row.k), "row {i}: {} vs {p}", v[0]);
+            }
+            Ok(_) => assert!(v[0].is_nan(), "row {i}"),
+            Err(_) => assert_ne!(*st & !4, 0, "row {i}: the CPU fails, the kernel did not"),
+        }
+    }
+    eprintln!("prices: worst error / strike {worst:e}");
+    // Implied volatilities of the model's own prices at the rows' volatilities, plus prices
+    // below the floor and above the upper bound.
+    let mut u = uniforms(0x1f);
+    let iv_rows: Vec<Row> = rows
+        .iter()
+        .map(|r| {
+            let mut row = *r;
+            row.x = american_price(&r.inputs(r.x), &settings).unwrap_or(f64::NAN);
+            let v = u();
+            if v < 0.03 {
+                row.x = 0.5 * (r.kind.sign() * (r.s - r.k)).max(0.0);
+            } else if v < 0.06 {
+                row.x = 1.01 * if r.kind == OptionType::Call { r.s } else { r.k };
+            }
+            row
+        })
+        .collect();
+    let out = run(&bin, "iv", &iv_rows);
+    let (mut left, mut valid, mut worst) = (0, 0, 0.0f64);
+    for (i, (row, (st, v))) in iv_rows.iter().zip(&out).enumerate() {
+        let cpu = american_implied_volatility(
+            row.x, row.s, row.k, row.t, row.r, row.q, row.kind, &settings,
+        );
+        let Ok(sigma) = cpu else {
+            if std::env::var("AM_DEBUG").is_ok() {
+                eprintln!("cpu error: {cpu:?}");
+            }
+            assert_eq!(
+                *st, 1,
+                "row {i} {row:?}: the CPU fails ({cpu:?}), the kernel did not"
+            );
+            continue;
+        };
+        valid += 1;
+        if *st != 0 {
+            left += 1;
+            if std::env::var("AM_DEBUG").is_ok() {
+                eprintln!("left: {row:?} σ {sigma}");
+            }
+            continue;
+        }
+        let err = (v[0] - sigma).abs() / sigma;
+        worst = worst.max(err);
+        assert!(
+            err <= 1e-9,
+            "row {i} {row:?}: kernel σ {} CPU σ {sigma} (relative {err:e})",
+            v[0]
+        );
+    }
+    eprintln!("iv: {valid} valid of {n}, {left} left to the CPU, worst relative error {worst:e}");
+    assert!(left * 50 <= valid, "{left} of {valid} left to the CPU");
+}
+
+/// The device's tolerance against the CPU engine, of the same scales as the host's 1e-13:
+/// CUDA's `exp` and `log` round differently from the C library's, and fused multiply-adds
+/// change the rounding of most expressions, so the two boundary iterations differ by a few
+/// ulps per step, and a Newton stopping test can end one step apart.
+const DEVICE_TOL: f64 = 1e-10;
+
+/// On a GPU (skipped without one): the kernels through the device, poisoned outputs, against
+/// the CPU engine, for both settings: every element written, the CPU's errors left to it,
+/// values within [`DEVICE_TOL`] of their scales, implied volatilities within 1e-9 relative.
+#[test]
+fn device_matches_the_cpu_engine() {
+    use wheelhouse_compute::cuda::{Accelerator, CudaDevice};
+    use wheelhouse_compute::{GreeksBatch, IvInput, OptionBatch, Status};
+    let dev = match CudaDevice::open(0) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("skipped: no CUDA device ({e})");
+            return;
+        }
+    };
+    const POISON: f64 = -7.25e77;
+    for (settings, tag, n) in [
+        (AmericanSettings::FAST, "device fast", 20_000),
+        (AmericanSettings::ACCURATE, "device accurate", 20_000),
+    ] {
+        let rows = options(0xd3c1_ce00 ^ n as u64, n, false);
+        let kind: Vec<OptionType> = rows.iter().map(|r| r.kind).collect();
+        let col = |f: fn(&Row) -> f64| rows.iter().map(f).collect::<Vec<f64>>();
+        let (s, k, t, r, q, x) = (
+            col(|r| r.s),
+            col(|r| r.k),
+            col(|r| r.t),
+            col(|r| r.r),
+            col(|r| r.q),
+            col(|r| r.x),
+        );
+        let batch = OptionBatch {
+            kind: &kind,
+            spot: &s,
+            strike: &k,
+            years: &t,
+            rate: &r,
+            dividend_yield: &q,
+            volatility: &x,
+            style: None,
+        };
+        let mut g = GreeksBatch {
+            price: vec![POISON; n],
+            delta: vec![POISON; n],
+            gamma: vec![POISON; n],
+            vega: vec![POISON; n],
+            theta: vec![POISON; n],
+            rho: vec![POISON; n],
+            vanna: vec![POISON; n],
+            volga: vec![POISON; n],
+            charm: vec![POISON; n],
+            status: vec![Status::Ok; n],
+        };
+        let left = dev.american_greeks(&batch, &settings, &mut g).unwrap();
+        let mut out: Vec<(i32, Vec<f64>)> = (0..n)
+            .map(|i| (0, g.columns().iter().map(|c| c[i]).collect()))
+            .collect();
+        for i in left {
+            out[i].0 = 1;
+        }
+        assert!(out.iter().all(|(_, v)| v.iter().all(|x| *x != POISON)));
+        compare_greeks(&settings, tag, &rows, &out, DEVICE_TOL, 100);
+
+        // Prices alone: the same values as the Greeks' price column.
+        let mut p = vec![POISON; n];
+        let left_p = dev.american_prices(&batch, &settings, &mut p).unwrap();
+        for i in 0..n {
+            if !left_p.contains(&i) && out[i].0 == 0 {
+                assert_eq!(p[i].to_bits(), out[i].1[0].to_bits(), "row {i}");
+            }
+        }
+
+        // Implied volatilities of the CPU engine's prices on the quoted domain.
+        let qrows = options(0xd3c1_ce01 ^ n as u64, n, true);
+        let price: Vec<f64> = qrows
+            .iter()
+            .map(|r| american_price(&r.inputs(r.x), &settings).unwrap_or(f64::NAN))
+            .collect();
+        let kind: Vec<OptionType> = qrows.iter().map(|r| r.kind).collect();
+        let col = |f: fn(&Row) -> f64| qrows.iter().map(f).collect::<Vec<f64>>();
+        let (s, k, t, r, q) = (
+            col(|r| r.s),
+            col(|r| r.k),
+            col(|r| r.t),
+            col(|r| r.r),
+            col(|r| r.q),
+        );
+        let input = IvInput {
+            kind: &kind,
+            price: &price,
+            spot: &s,
+            strike: &k,
+            years: &t,
+            rate: &r,
+            dividend_yield: &q,
+            style: None,
+        };
+        let mut iv = vec![POISON; n];
+        let left = dev.american_iv(&input, &settings, &mut iv).unwrap();
+        let (mut valid, mut worst) = (0, 0.0f64);
+        for (i, row) in qrows.iter().enumerate() {
+            assert_ne!(iv[i], POISON, "row {i}");
+            let cpu = american_implied_volatility(
+                price[i], row.s, row.k, row.t, row.r, row.q, row.kind, &settings,
+            );
+            match cpu {
+                Err(_) => assert!(
+                    left.contains(&i),
+                    "row {i}: the CPU fails, the kernel did not"
+                ),
+                Ok(sigma) => {
+                    valid += 1;
+                    if !left.contains(&i) {
+                        let err = (iv[i] - sigma).abs() / sigma;
+                        worst = worst.max(err);
+                        assert!(err <= 1e-9, "row {i} {row:?}: {} vs {sigma}", iv[i]);
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "{tag} iv: {valid} valid of {n}, {} left to the CPU, worst relative error {worst:e}",
+            left.len() - (n - valid)
+        );
+        assert!((left.len() - (n - valid)) * 50 <= valid);
+    }
+}
