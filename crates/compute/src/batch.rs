@@ -694,11 +694,12 @@ impl Backend {
                 .is_some_and(|a| self.force_device || n >= a.min_greeks(self.threads()))
     }
 
-    /// The American elements of a batch with `style`, when the accelerator takes them: there
-    /// is one and they are at least its `min_american` (or the device is forced).
+    /// The American elements of a batch with `style`, when the accelerator takes them for
+    /// `task`: there is one and they are at least its `min_american` (or the device is forced).
     fn american_for_device(
         &self,
         style: Option<&[ExerciseStyle]>,
+        task: crate::cuda::AmericanTask,
     ) -> Option<(&std::sync::Arc<dyn crate::cuda::Accelerator>, Vec<usize>)> {
         let st = style?;
         let n = st.iter().filter(|s| **s == ExerciseStyle::American).count();
@@ -706,7 +707,7 @@ impl Backend {
             return None;
         }
         let a = self.accel()?;
-        if !self.force_device && n < a.min_american(self.threads()) {
+        if !self.force_device && n < a.min_american(task, self.threads()) {
             return None;
         }
         let idx = st
@@ -724,12 +725,13 @@ impl Backend {
     fn american_on_device<R>(
         &self,
         batch: &OptionBatch<'_>,
+        task: crate::cuda::AmericanTask,
         job: impl FnOnce(
             &dyn crate::cuda::Accelerator,
             &OptionBatch<'_>,
         ) -> Result<(R, Vec<usize>), String>,
     ) -> Option<(Vec<u32>, R)> {
-        let (a, idx) = self.american_for_device(batch.style)?;
+        let (a, idx) = self.american_for_device(batch.style, task)?;
         let pick = |c: &[f64]| idx.iter().map(|&i| c[i]).collect::<Vec<f64>>();
         let kind: Vec<OptionType> = idx.iter().map(|&i| batch.kind[i]).collect();
         let cols = [
@@ -1132,12 +1134,13 @@ impl Backend {
         // The American elements on the accelerator when it takes them (the device call
         // returns before the pool starts), its results picked up per element below; those it
         // leaves run through the CPU engine.
-        let device = self.american_on_device(batch, |a, part| {
-            let mut g = GreeksBatch::default();
-            g.resize(part.kind.len());
-            let left = a.american_greeks(part, &american, &mut g)?;
-            Ok((g, left))
-        });
+        let device =
+            self.american_on_device(batch, crate::cuda::AmericanTask::Greeks, |a, part| {
+                let mut g = GreeksBatch::default();
+                g.resize(part.kind.len());
+                let left = a.american_greeks(part, &american, &mut g)?;
+                Ok((g, left))
+            });
         let from_device = |i: usize| -> Option<[f64; C]> {
             let (slot, g) = device.as_ref()?;
             let row = *slot.get(i)?;
@@ -1279,11 +1282,12 @@ impl Backend {
         let mut price = vec![f64::NAN; n];
         let mut status = vec![Status::Ok; n];
         let american = self.american;
-        let device = self.american_on_device(batch, |a, part| {
-            let mut p = vec![f64::NAN; part.kind.len()];
-            let left = a.american_prices(part, &american, &mut p)?;
-            Ok((p, left))
-        });
+        let device =
+            self.american_on_device(batch, crate::cuda::AmericanTask::Prices, |a, part| {
+                let mut p = vec![f64::NAN; part.kind.len()];
+                let left = a.american_prices(part, &american, &mut p)?;
+                Ok((p, left))
+            });
         let from_device = |i: usize| -> Option<f64> {
             let (slot, p) = device.as_ref()?;
             let row = slot[i];
@@ -1375,7 +1379,8 @@ impl Backend {
             volatility: input.price,
             style: input.style,
         };
-        let device = self.american_on_device(&as_batch, |a, part| {
+        let task = crate::cuda::AmericanTask::ImpliedVolatility;
+        let device = self.american_on_device(&as_batch, task, |a, part| {
             let iv_part = IvInput {
                 kind: part.kind,
                 price: part.volatility,

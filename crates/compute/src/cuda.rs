@@ -119,8 +119,9 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<usize>, String> {
         Err("no implied-volatility kernel".into())
     }
-    /// Fewest American elements worth sending when the CPU pool has `cpu_threads` threads.
-    fn min_american(&self, _cpu_threads: usize) -> usize {
+    /// Fewest American elements worth sending for `task` when the CPU pool has `cpu_threads`
+    /// threads.
+    fn min_american(&self, _task: AmericanTask, _cpu_threads: usize) -> usize {
         usize::MAX
     }
     /// American price + Greeks (the nine columns of [`crate::GreeksBatch`], as
@@ -177,6 +178,17 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<usize>, String> {
         Err("no implied-volatility kernel".into())
     }
+}
+
+/// What an American batch asks of a device ([`Accelerator::min_american`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmericanTask {
+    /// Price + Greeks (seven boundary solves an option).
+    Greeks,
+    /// Prices alone (one solve).
+    Prices,
+    /// Implied volatilities (a solve per iteration).
+    ImpliedVolatility,
 }
 
 /// Whether the CUDA driver and NVRTC libraries can be loaded (cudarc panics on a missing
@@ -480,8 +492,6 @@ struct AmericanKernels {
     iv: CudaFunction,
 }
 
-/// American elements per CPU thread from which the device takes them ([`Accelerator::min_american`]).
-const AMERICAN_MIN_PER_THREAD: usize = 4;
 /// American evaluations per option for price + Greeks (`AM_VARIANTS` in kernels/american.cu).
 const AMERICAN_VARIANTS: usize = 7;
 /// Options per launch of the American kernels (bounds the device scratch: 7 evaluations of
@@ -1464,8 +1474,12 @@ impl CudaDevice {
                 volatility: &batch.volatility[start..end],
                 style: None,
             };
+            let t_up = std::time::Instant::now();
             let d = DeviceInputs::of_batch(s, &part)?;
             let d_vol = s.clone_htod(part.volatility).map_err(e)?;
+            s.synchronize().map_err(e)?;
+            let up_s = t_up.elapsed().as_secs_f64();
+            let t_kernels = std::time::Instant::now();
             // SAFETY: uninitialised device memory; `american_values` writes every one of its
             // `variants · m` elements (a value or NaN, and a flag) before anything reads them.
             let mut vp = unsafe { s.alloc::<f64>(variants * m) }.map_err(e)?;
@@ -1525,12 +1539,22 @@ impl CudaDevice {
                 // columns and a status column of `m`); threads past `m` return at once.
                 unsafe { b.launch(Self::launch_config(m, 256, 1024)) }
                     .map_err(|e| format!("launch: {e}"))?;
+                s.synchronize().map_err(e)?;
+                tracing::debug!(
+                    "American price + Greeks: {m} options, upload {up_s:.6} s, kernels {:.6} s",
+                    t_kernels.elapsed().as_secs_f64()
+                );
                 for (dst, src) in out.iter_mut().zip(&outs) {
                     s.memcpy_dtoh(src, &mut dst[start..end]).map_err(e)?;
                 }
                 let st = s.clone_dtoh(&d_st).map_err(e)?;
                 left.extend(flagged(&st).into_iter().map(|j| start + j));
             } else {
+                s.synchronize().map_err(e)?;
+                tracing::debug!(
+                    "American prices: {m} options, upload {up_s:.6} s, kernel {:.6} s",
+                    t_kernels.elapsed().as_secs_f64()
+                );
                 s.memcpy_dtoh(&vp, &mut out[0][start..end]).map_err(e)?;
                 let fl = s.clone_dtoh(&vf).map_err(e)?;
                 // The exercise bit (4) is not a failure.
@@ -1674,17 +1698,48 @@ impl Accelerator for CudaDevice {
             .collect())
     }
 
-    fn min_american(&self, cpu_threads: usize) -> usize {
-        // An American element costs the CPU engine 5–20 µs a boundary solve (seven solves for
-        // price + Greeks, three to eight for an implied volatility); a launch with its copies
-        // costs the device tens of µs. `WHEELHOUSE_GPU_AMERICAN_MIN=N` overrides.
+    fn min_american(&self, task: AmericanTask, cpu_threads: usize) -> usize {
+        // Measured end to end on an H200 host (BENCHMARKS.md, 2026-12-03, fifth session), chain
+        // quotes, accurate settings. A launch with its copies costs the device about 1 ms, and
+        // one thread per option makes a small batch as slow as its slowest option (an implied
+        // volatility is several sequential boundary solves: 5–12 ms for up to 1 000 options).
+        // * price + Greeks (seven solves an option): the device wins from 16 options against 4
+        //   CPU threads (2.0×) and against 16 (1.4×), 18× at 1 000;
+        // * prices: from 128 against 4 threads (1.5×; 0.8× at 64), from 1 000 against 16
+        //   (2.3×; 0.8× at 256);
+        // * implied volatility: from 1 000 against 4 threads (1.8×; 0.7× at 256), between
+        //   1 000 (0.6×) and 10 000 (3.3×) against 16.
+        // `WHEELHOUSE_GPU_AMERICAN_MIN=N` overrides all three.
         if let Some(n) = std::env::var("WHEELHOUSE_GPU_AMERICAN_MIN")
             .ok()
             .and_then(|v| v.parse().ok())
         {
             return n;
         }
-        AMERICAN_MIN_PER_THREAD * cpu_threads.max(1)
+        let few = cpu_threads <= 8;
+        match task {
+            AmericanTask::Greeks => {
+                if few {
+                    16
+                } else {
+                    32
+                }
+            }
+            AmericanTask::Prices => {
+                if few {
+                    128
+                } else {
+                    1_000
+                }
+            }
+            AmericanTask::ImpliedVolatility => {
+                if few {
+                    1_000
+                } else {
+                    4_000
+                }
+            }
+        }
     }
 
     fn american_greeks(
@@ -1728,6 +1783,7 @@ impl Accelerator for CudaDevice {
         // SAFETY: as above.
         let mut d_st = unsafe { s.alloc::<i32>(n) }.map_err(e)?;
         let n_i = i32::try_from(n).map_err(|_| format!("{n} elements: too many"))?;
+        let t_kernel = std::time::Instant::now();
         let mut b = s.launch_builder(&k.iv);
         b.arg(&n_i)
             .arg(&d.kind)
@@ -1744,6 +1800,11 @@ impl Accelerator for CudaDevice {
         // buffer holds `n` elements, threads past `n` return at once.
         unsafe { b.launch(Self::launch_config(n, 128, 1024)) }
             .map_err(|e| format!("launch: {e}"))?;
+        s.synchronize().map_err(e)?;
+        tracing::debug!(
+            "American IV: {n} options, kernel {:.6} s",
+            t_kernel.elapsed().as_secs_f64()
+        );
         s.memcpy_dtoh(&d_iv, out).map_err(e)?;
         let st = s.clone_dtoh(&d_st).map_err(e)?;
         Ok(flagged(&st))

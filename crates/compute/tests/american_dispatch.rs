@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use wheelhouse_compute::cuda::Accelerator;
+use wheelhouse_compute::cuda::{Accelerator, AmericanTask};
 use wheelhouse_compute::{Backend, GreeksBatch, IvInput, OptionBatch};
 use wheelhouse_core::{ExerciseStyle, OptionType};
 use wheelhouse_pricing::BsmInputs;
@@ -76,7 +76,7 @@ impl Accelerator for FakeAmerican {
     ) -> Result<(), String> {
         Err("no Monte Carlo".into())
     }
-    fn min_american(&self, _cpu_threads: usize) -> usize {
+    fn min_american(&self, _task: AmericanTask, _cpu_threads: usize) -> usize {
         10
     }
     fn american_greeks(

@@ -28,9 +28,11 @@
 #define AM_CDF_THRESHOLD 0.6629126073623883
 #define AM_TINY_TOTAL_VOL 1e-7
 #define AM_NAN __longlong_as_double(0x7ff8000000000000LL)
-// The solver's pieces are called, not inlined: inlined and unrolled, one boundary solve is
-// thousands of instructions, the IV kernel (two call sites of the price) took NVRTC five
-// minutes and 255 registers with spills.
+// The solver's pieces, down to Φ and erfcx, are called, not inlined. Inlined and unrolled, one
+// boundary solve was tens of thousands of instructions: the IV kernel took NVRTC five minutes
+// and 255 registers with spills, and with the large pieces alone called, `american_values` was
+// still 26 k instructions (420 KB), far more than the instruction cache holds; on an H200 its
+// warps then spent 87 % of their stalls waiting for instruction fetch (BENCHMARKS.md).
 #ifndef AM_NOINLINE
 #define AM_NOINLINE __noinline__
 #endif
@@ -58,7 +60,7 @@ __device__ __forceinline__ double am_erf_small_ratio(double z) {
     return (num + CODY_A[3]) / (den + CODY_B[3]);
 }
 
-__device__ double am_erfcx_positive(double y) {
+__device__ AM_NOINLINE double am_erfcx_positive(double y) {
     if (y <= 4.0) {
         double y2 = y * y;
         double y4 = y2 * y2;
@@ -89,7 +91,7 @@ __device__ __forceinline__ double am_erfcx_nonneg(double y) {
 }
 
 // e^{−s·u²}, s ∈ {½, 1}, with the exponent split (accurate to about an ulp far into the tail).
-__device__ double am_exp_neg_scaled_sq(double u, double s) {
+__device__ AM_NOINLINE double am_exp_neg_scaled_sq(double u, double s) {
     double a = fabs(u);
     if (a < 1.0) return exp(-s * a * a);
     if (a > 40.0) return 0.0;
@@ -106,7 +108,7 @@ __device__ __forceinline__ double am_norm_pdf(double x) {
     return AM_INV_SQRT_2PI * am_exp_neg_scaled_sq(x, 0.5);
 }
 
-__device__ double am_norm_cdf(double x) {
+__device__ AM_NOINLINE double am_norm_cdf(double x) {
     if (fabs(x) <= AM_CDF_THRESHOLD) {
         double y = x * AM_FRAC_1_SQRT_2;
         return 0.5 + 0.5 * (y * am_erf_small_ratio(y * y));
@@ -127,7 +129,7 @@ __device__ double am_norm_cdf(double x) {
 __device__ __forceinline__ double am_gauss(double x) { return exp(-0.5 * x * x); }
 
 // Φ(x) given a = e^{−x²/2}.
-__device__ __forceinline__ double am_cdf_with_gauss(double x, double a) {
+__device__ AM_NOINLINE double am_cdf_with_gauss(double x, double a) {
     double ax = fabs(x);
     if (ax < 0.67) return am_norm_cdf(x);
     double tail = ax > 38.0 ? 0.0 : 0.5 * a * am_erfcx_positive(ax * AM_FRAC_1_SQRT_2);
@@ -149,7 +151,7 @@ __device__ __forceinline__ double am_ln_ratio(double a, double b) {
 }
 
 // European BSM price (black::bsm_price_unchecked; w = +1 call, −1 put).
-__device__ double am_bsm_price(double w, double s, double k, double t, double r, double q,
+__device__ AM_NOINLINE double am_bsm_price(double w, double s, double k, double t, double r, double q,
                                double sigma) {
     double sst = sigma * sqrt(t);
     double x = am_ln_ratio(s, k) + (r - q) * t;
@@ -190,7 +192,7 @@ struct AmNode {
     double fwd, ert, eqt, dr, dq, r_over_h;
 };
 
-__device__ __forceinline__ AmNode am_node(double r, double q, double tau) {
+__device__ AM_NOINLINE AmNode am_node(double r, double q, double tau) {
     AmNode c;
     c.fwd = exp(-(r - q) * tau);
     c.ert = exp(r * tau);
@@ -222,7 +224,7 @@ __device__ __forceinline__ double am_g(const double* c, double z) {
 }
 
 // Chebyshev coefficients from values y_k at z_k = −cos(kπ/n) (Boundary::fit).
-__device__ __forceinline__ void am_fit(const double* y, double* coef) {
+__device__ AM_NOINLINE void am_fit(const double* y, double* coef) {
     const double scale = 2.0 / (double)AM_N;
 #pragma unroll 1
     for (int j = 0; j <= AM_N; ++j) {
@@ -291,11 +293,11 @@ struct AmSolver {
 };
 
 // One fixed-point (or Jacobi–Newton) update of the boundary value b at node k (Solver::update),
-// with the rule (sn, cs, w) of L points.
-template <int L>
+// with the rule (sn, cs, w) of L points (one function for both rules: the kernel is bound by
+// instruction fetch, BENCHMARKS.md).
 __device__ AM_NOINLINE double am_update(const AmSolver& sv, double b, double gb, double st,
-                                            double zp1, const AmNode& nc, const double* rs,
-                                            const double* rc, const double* rw, bool newton) {
+                                        double zp1, const AmNode& nc, int L, const double* rs,
+                                        const double* rc, const double* rw, bool newton) {
     double r = sv.p.r, q = sv.p.q, sigma = sv.p.sigma;
     double tau = st * st;
     double rq = r - q;
@@ -406,10 +408,10 @@ __device__ AM_NOINLINE void am_solve(AmSolver& sv, const AmPut& p, double xratio
             double st = 0.5 * sqrt_t * am_zp1(k);
             AmNode nc = am_node(p.r, p.q, st * st);
             double bk = b[k];
-            double nb = coarse ? am_update<AM_LC>(sv, bk, sqrt(y[k]), st, am_zp1(k), nc, AM_RC_S,
-                                                  AM_RC_C, AM_RC_W, newton)
-                               : am_update<AM_LF>(sv, bk, sqrt(y[k]), st, am_zp1(k), nc, AM_RF_S,
-                                                  AM_RF_C, AM_RF_W, newton);
+            double nb = coarse ? am_update(sv, bk, sqrt(y[k]), st, am_zp1(k), nc, AM_LC, AM_RC_S,
+                                           AM_RC_C, AM_RC_W, newton)
+                               : am_update(sv, bk, sqrt(y[k]), st, am_zp1(k), nc, AM_LF, AM_RF_S,
+                                           AM_RF_C, AM_RF_W, newton);
             nb = (isfinite(nb) && nb > 0.0) ? fmin(nb, xmax) : bk;
             b[k] = nb;
             double l = log(nb / xmax);
@@ -474,7 +476,7 @@ __device__ AM_NOINLINE AmValue am_value(const AmSolver& sv, double s, bool with_
 }
 
 // max over t ∈ [0, T] of (K e^{−rt} − S e^{−qt})⁺ (american::deterministic_put).
-__device__ double am_deterministic_put(const AmPut& p) {
+__device__ AM_NOINLINE double am_deterministic_put(const AmPut& p) {
     double f0 = fmax(p.k - p.s, 0.0);
     double ft = fmax(p.k * exp(-p.r * p.t) - p.s * exp(-p.q * p.t), 0.0);
     double best = fmax(f0, ft);
@@ -487,7 +489,7 @@ __device__ double am_deterministic_put(const AmPut& p) {
 }
 
 // European put price, delta and gamma (put_value's European closure).
-__device__ AmValue am_european_put(const AmPut& p, bool with_greeks) {
+__device__ AM_NOINLINE AmValue am_european_put(const AmPut& p, bool with_greeks) {
     AmValue e = {am_bsm_price(-1.0, p.s, p.k, p.t, p.r, p.q, p.sigma), 0.0, 0.0, false};
     if (with_greeks) {
         double v = p.sigma * sqrt(p.t);
@@ -726,7 +728,7 @@ __device__ int am_euro_refuses(double w, double price, double s, double k, doubl
 
 // The CPU's European start: its solver's value, or `fallback` where it refuses; false where
 // the device cannot tell what the CPU would do.
-__device__ bool am_euro_start(double w, double price, double s, double k, double t, double r,
+__device__ AM_NOINLINE bool am_euro_start(double w, double price, double s, double k, double t, double r,
                               double q, double fallback, double* sigma) {
     int refused = am_euro_refuses(w, price, s, k, t, r, q);
     if (refused < 0) return false;
