@@ -1507,9 +1507,9 @@ impl CudaDevice {
                 .arg(&mut vf);
             // SAFETY: the arguments match `american_values` in kernels/american.cu one for one
             // (n, variants, greeks, the kind and six input columns of `m` elements, three value
-            // columns and a flag column of `variants · m`), and threads past `variants · m`
-            // return at once.
-            unsafe { b.launch(Self::launch_config(variants * m, 128, 1024)) }
+            // columns and a flag column of `variants · m`), threads past `variants · m` return
+            // at once, and blocks are of the kernel's launch bound (128 threads).
+            unsafe { b.launch(Self::launch_config(variants * m, 128, 128)) }
                 .map_err(|e| format!("launch: {e}"))?;
             if greeks {
                 let mut outs: Vec<CudaSlice<f64>> = (0..9)
@@ -1797,8 +1797,9 @@ impl Accelerator for CudaDevice {
             .arg(&mut d_st);
         // SAFETY: the arguments match `american_iv` in kernels/american.cu one for one (n, the
         // kind, the price and five market columns, the volatility and status outputs), every
-        // buffer holds `n` elements, threads past `n` return at once.
-        unsafe { b.launch(Self::launch_config(n, 128, 1024)) }
+        // buffer holds `n` elements, threads past `n` return at once, and blocks are of the
+        // kernel's launch bound (128 threads).
+        unsafe { b.launch(Self::launch_config(n, 128, 128)) }
             .map_err(|e| format!("launch: {e}"))?;
         s.synchronize().map_err(e)?;
         tracing::debug!(

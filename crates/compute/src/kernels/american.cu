@@ -583,8 +583,14 @@ __device__ __forceinline__ double am_years_bump(double t) { return fmax(1e-4 * t
 // σ ± h, 3 and 4 r ± h (price only), 5 and 6 T ± h (delta; 6 only where T > 2h).
 #define AM_VARIANTS 7
 
+// 128 threads a block; AM_MIN_BLOCKS (blocks an SM must hold, default 1: no register cap)
+// caps the registers for tuning (8 → 64 registers).
+#ifndef AM_MIN_BLOCKS
+#define AM_MIN_BLOCKS 1
+#endif
+
 // One thread per (variant, option): element v·n + i of the outputs. variants = 1 prices only.
-extern "C" __global__ void american_values(int n, int variants, int greeks,
+extern "C" __global__ void __launch_bounds__(128, AM_MIN_BLOCKS) american_values(int n, int variants, int greeks,
                                            const int* __restrict__ kind,
                                            const double* __restrict__ spot,
                                            const double* __restrict__ strike,
@@ -844,7 +850,7 @@ __device__ bool am_iv_one(double w, double price, double s, double k, double t, 
     return false;
 }
 
-extern "C" __global__ void american_iv(int n, const int* __restrict__ kind,
+extern "C" __global__ void __launch_bounds__(128, AM_MIN_BLOCKS) american_iv(int n, const int* __restrict__ kind,
                                        const double* __restrict__ price,
                                        const double* __restrict__ spot,
                                        const double* __restrict__ strike,
