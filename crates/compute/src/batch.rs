@@ -675,6 +675,27 @@ impl Backend {
         self.fallbacks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The accelerator for a single-precision price + Greeks batch of `n` elements, when there
+    /// is one and the batch is large enough (or the device is forced).
+    pub(crate) fn accel_for_f32(
+        &self,
+        n: usize,
+    ) -> Option<&std::sync::Arc<dyn crate::cuda::Accelerator>> {
+        let a = self.accel()?;
+        (self.force_device || n >= a.min_greeks_f32(self.threads())).then_some(a)
+    }
+
+    /// The CPU's fp64 price + Greeks of `batch` into `out` (resized).
+    pub(crate) fn greeks_reference(&self, batch: &OptionBatch<'_>, out: &mut GreeksBatch) {
+        out.resize(batch.kind.len());
+        self.greeks_cpu(batch, out);
+    }
+
+    /// [`Backend::fell_back`] for the other modules of the crate.
+    pub(crate) fn count_fallback(&self, a: &dyn crate::cuda::Accelerator, why: &str) {
+        self.fell_back(a, why);
+    }
+
     /// Counts and logs a batch the accelerator failed (the CPU runs it).
     fn fell_back(&self, a: &dyn crate::cuda::Accelerator, why: &str) {
         self.fallbacks

@@ -102,6 +102,23 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<usize>, String> {
         Err("no price + Greeks kernel".into())
     }
+    /// Fewest elements of a single-precision price + Greeks batch worth sending when the CPU
+    /// pool has `cpu_threads` threads.
+    fn min_greeks_f32(&self, _cpu_threads: usize) -> usize {
+        usize::MAX
+    }
+    /// Price + Greeks of a single-precision batch into `out` (already sized), computed in
+    /// fp32; returns the elements left to the CPU's fp64 reference.
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller falls back to the CPU).
+    fn greeks_f32(
+        &self,
+        _batch: &crate::OptionBatchF32<'_>,
+        _out: &mut crate::GreeksBatchF32,
+    ) -> Result<Vec<usize>, String> {
+        Err("no fp32 price + Greeks kernel".into())
+    }
     /// Fewest European elements worth sending for implied volatility when the CPU pool has
     /// `cpu_threads` threads.
     fn min_iv(&self, _cpu_threads: usize) -> usize {
@@ -226,6 +243,8 @@ pub struct CudaDevice {
     finish_cap: u32,
     greeks: CudaFunction,
     greeks_floor: CudaFunction,
+    /// The fp32 price + Greeks kernel and its memory floor.
+    greeks_f32: [CudaFunction; 2],
     /// `GREEKS_PER_THREAD` of the compiled module.
     greeks_per_thread: u32,
     iv: CudaFunction,
@@ -617,6 +636,14 @@ impl CudaDevice {
         let greeks_floor = module
             .load_function("bsm_greeks_floor")
             .map_err(|e| format!("bsm_greeks_floor: {e}"))?;
+        let greeks_f32 = [
+            module
+                .load_function("bsm_greeks_f32")
+                .map_err(|e| format!("bsm_greeks_f32: {e}"))?,
+            module
+                .load_function("bsm_greeks_f32_floor")
+                .map_err(|e| format!("bsm_greeks_f32_floor: {e}"))?,
+        ];
         let iv = module
             .load_function("bsm_iv")
             .map_err(|e| format!("bsm_iv: {e}"))?;
@@ -629,6 +656,7 @@ impl CudaDevice {
             finish_cap,
             greeks,
             greeks_floor,
+            greeks_f32,
             greeks_per_thread: greeks_per_thread(),
             iv,
             american: std::sync::Mutex::new(Vec::new()),
@@ -1571,6 +1599,116 @@ impl CudaDevice {
     }
 }
 
+/// Single-precision input columns on the device.
+struct DeviceInputsF32 {
+    n: usize,
+    kind: CudaSlice<i32>,
+    cols: Vec<CudaSlice<f32>>,
+}
+
+impl CudaDevice {
+    /// Uploads a single-precision batch.
+    fn upload_f32(&self, b: &crate::OptionBatchF32<'_>) -> Result<DeviceInputsF32, String> {
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let n = b.len().map_err(|e| e.to_string())?;
+        let mut cols = Vec::with_capacity(6);
+        for c in [
+            b.spot,
+            b.strike,
+            b.years,
+            b.rate,
+            b.dividend_yield,
+            b.volatility,
+        ] {
+            cols.push(s.clone_htod(c).map_err(e)?);
+        }
+        Ok(DeviceInputsF32 {
+            n,
+            kind: s.clone_htod(&kind_codes(b.kind)).map_err(e)?,
+            cols,
+        })
+    }
+
+    /// `bsm_greeks_f32` (or with `floor` its memory floor) into nine columns and a status
+    /// column of `d.n` elements.
+    fn launch_greeks_f32(
+        &self,
+        floor: bool,
+        d: &DeviceInputsF32,
+        outs: &mut [CudaSlice<f32>],
+        st: &mut CudaSlice<i32>,
+    ) -> Result<(), String> {
+        if outs.len() != 9 || outs.iter().any(|o| o.len() < d.n) || st.len() < d.n {
+            return Err("bsm_greeks_f32: nine output columns of the batch's length needed".into());
+        }
+        let n_i = i32::try_from(d.n).map_err(|_| format!("{} elements: too many", d.n))?;
+        let mut b = self
+            .stream
+            .launch_builder(&self.greeks_f32[usize::from(floor)]);
+        b.arg(&n_i).arg(&d.kind);
+        for c in &d.cols {
+            b.arg(c);
+        }
+        for o in outs.iter_mut() {
+            b.arg(o);
+        }
+        b.arg(st);
+        // SAFETY: the arguments match `bsm_greeks_f32` (and its floor) in kernels/greeks.cu one
+        // for one (n, the kind and six f32 input columns, nine f32 output columns, the status),
+        // every buffer holds at least `n` elements (checked above), threads past `n` return.
+        unsafe { b.launch(Self::launch_config(d.n, 256, 1024)) }
+            .map_err(|e| format!("launch: {e}"))?;
+        Ok(())
+    }
+
+    /// Device output buffers for `n` options: nine f32 columns and the statuses.
+    fn f32_outputs(&self, n: usize) -> Result<(Vec<CudaSlice<f32>>, CudaSlice<i32>), String> {
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let outs = (0..9)
+            .map(|_| s.alloc_zeros::<f32>(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        Ok((outs, s.alloc_zeros::<i32>(n).map_err(e)?))
+    }
+
+    /// Seconds per launch of the fp32 price + Greeks kernel and of its memory floor, inputs
+    /// resident (best of `reps`, device events), with bytes per option: what the fp32 mode
+    /// costs once a batch lives on the device.
+    ///
+    /// # Errors
+    /// A driver error, as text.
+    pub fn time_resident_greeks_f32(
+        &self,
+        batch: &crate::OptionBatchF32<'_>,
+        reps: usize,
+    ) -> Result<ResidentGreeksTiming, String> {
+        let n = batch.len().map_err(|e| e.to_string())?;
+        self.check_fits(n, 6 * 4 + 4 + 9 * 4 + 4)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let d = self.upload_f32(batch)?;
+        let (mut outs, mut st) = self.f32_outputs(n)?;
+        let flags = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+        let mut best = [f64::INFINITY; 2];
+        for _ in 0..reps.max(1) {
+            for (floor, b) in [false, true].into_iter().zip(best.iter_mut()) {
+                let a = s.record_event(flags).map_err(e)?;
+                self.launch_greeks_f32(floor, &d, &mut outs, &mut st)?;
+                let z = s.record_event(flags).map_err(e)?;
+                *b = b.min(f64::from(a.elapsed_ms(&z).map_err(e)?) * 1e-3);
+            }
+        }
+        Ok(ResidentGreeksTiming {
+            kernel_seconds: best[0],
+            floor_seconds: best[1],
+            bytes_per_option: 28.0 + 40.0,
+            copy_bytes_per_second: f64::NAN,
+        })
+    }
+}
+
 impl Accelerator for CudaDevice {
     fn min_greeks(&self, cpu_threads: usize) -> usize {
         // Measured end to end on an H200 host (BENCHMARKS.md, 2026-12-03), host columns into
@@ -1623,6 +1761,43 @@ impl Accelerator for CudaDevice {
         let d = DeviceInputs::of_batch(s, batch)?;
         let d_v = s.clone_htod(batch.volatility).map_err(e)?;
         let status = self.run_greeks(&d, &d_v, out)?;
+        Ok(flagged(&status))
+    }
+
+    fn min_greeks_f32(&self, cpu_threads: usize) -> usize {
+        // Half the bytes of the fp64 batch to move; measured on an H200 host (BENCHMARKS.md,
+        // 2026-12-03, fifth session). `WHEELHOUSE_GPU_GREEKS_F32_MIN=N` overrides.
+        if let Some(n) = std::env::var("WHEELHOUSE_GPU_GREEKS_F32_MIN")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            return n;
+        }
+        if cpu_threads <= 8 { 100_000 } else { 1_000_000 }
+    }
+
+    fn greeks_f32(
+        &self,
+        batch: &crate::OptionBatchF32<'_>,
+        out: &mut crate::GreeksBatchF32,
+    ) -> Result<Vec<usize>, String> {
+        let n = batch.len().map_err(|e| e.to_string())?;
+        self.check_fits(n, 6 * 4 + 4 + 9 * 4 + 4)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        let d = self.upload_f32(batch)?;
+        // SAFETY: `bsm_greeks_f32` writes every element of every column before it is read.
+        let mut outs = (0..9)
+            .map(|_| unsafe { s.alloc::<f32>(n) })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(e)?;
+        // SAFETY: as above.
+        let mut st = unsafe { s.alloc::<i32>(n) }.map_err(e)?;
+        self.launch_greeks_f32(false, &d, &mut outs, &mut st)?;
+        for (dst, src) in out.columns_mut().into_iter().zip(&outs) {
+            s.memcpy_dtoh(src, dst.as_mut_slice()).map_err(e)?;
+        }
+        let status = s.clone_dtoh(&st).map_err(e)?;
         Ok(flagged(&status))
     }
 

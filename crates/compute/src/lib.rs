@@ -30,12 +30,14 @@ mod iv_simd;
 pub mod mc;
 pub mod philox;
 mod simd;
+pub mod single;
 
 pub use batch::{
     Backend, BatchError, CHUNK, DeviceChoice, FirstOrderBatch, GreeksBatch, IvBatch, IvInput,
     OptionBatch, Scales, Status,
 };
 pub use mc::{McBook, McJumps, McTail, TailRow, TailSpec};
+pub use single::{GreeksBatchF32, OptionBatchF32};
 
 /// Diagnostics: how many of `input`'s elements (all taken as European) the vectorised
 /// implied-volatility kernel hands to the scalar solver, and the total. Not a stable API.

@@ -129,3 +129,93 @@ extern "C" __global__ void bsm_greeks_floor(int n, GREEKS_COLUMNS) {
     G_ST(charm + i, k + v);
     G_ST(status + i, c + 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// fp32 mode: the formulas of bsm_greeks_one in single precision, on f32 columns: half the bytes
+// of the fp64 kernel, which is bound by memory traffic. Single-precision exp, log and erfcx
+// (CUDA's, within 2 ulp); ln(S/K) with the rounding of S/K compensated as in fp64. Elements
+// with invalid inputs, |d| > 12 (where e^{−d²/2} leaves the normal f32 range) or a non-finite
+// output get status 1 and NaN: the host recomputes them in fp64 and rounds.
+
+#define INV_SQRT_2PI_F 0.3989422804f
+#define INV_SQRT2_F 0.7071067812f
+#define SQRT_HALF_PI_F 1.2533141373f
+
+#define GREEKS_F32_COLUMNS                                                                  \
+    const int *__restrict__ kind, const float *__restrict__ spot,                           \
+        const float *__restrict__ strike, const float *__restrict__ years,                  \
+        const float *__restrict__ rate, const float *__restrict__ dividend_yield,           \
+        const float *__restrict__ volatility, float *__restrict__ price,                    \
+        float *__restrict__ delta, float *__restrict__ gamma, float *__restrict__ vega,     \
+        float *__restrict__ theta, float *__restrict__ rho, float *__restrict__ vanna,      \
+        float *__restrict__ volga, float *__restrict__ charm, int *__restrict__ status
+
+extern "C" __global__ void bsm_greeks_f32(int n, GREEKS_F32_COLUMNS) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float s = spot[i], k = strike[i], t = years[i], r = rate[i], q = dividend_yield[i],
+          v = volatility[i];
+    float w = kind[i] == 0 ? 1.0f : -1.0f;
+    bool ok = s >= 1e-30f && s <= 1e30f && k >= 1e-30f && k <= 1e30f && t >= 1e-30f &&
+              t <= 1e30f && v >= 1e-30f && v <= 1e30f && fabsf(r) <= 1e30f && fabsf(q) <= 1e30f;
+    float sqrt_t = sqrtf(t);
+    float sst = v * sqrt_t;
+    float ratio = s / k;
+    float x = logf(ratio) + fmaf(-ratio, k, s) / s + (r - q) * t;
+    float h = x / sst;
+    float d1 = h + 0.5f * sst;
+    float d2 = h - 0.5f * sst;
+    float dq = expf(-q * t), dr = expf(-r * t);
+    float pdf1 = INV_SQRT_2PI_F * expf(-0.5f * d1 * d1);
+    float e1 = erfcxf(fabsf(d1) * INV_SQRT2_F), e2 = erfcxf(fabsf(d2) * INV_SQRT2_F);
+    float sdq = s * dq;
+    float common = sdq * pdf1 * SQRT_HALF_PI_F;
+    float tail1 = pdf1 * SQRT_HALF_PI_F * e1;
+    bool neg1 = w * d1 < 0.0f, neg2 = w * d2 < 0.0f;
+    float nd1 = neg1 ? tail1 : 1.0f - tail1;
+    float term_s = neg1 ? common * e1 : sdq * nd1;
+    float term_k = neg2 ? common * e2 : k * dr - common * e2;
+    float pr = neg1 && neg2 ? w * common * (e1 - e2) : w * (term_s - term_k);
+    float dq_pdf = dq * pdf1;
+    float vg = s * dq_pdf * sqrt_t;
+    float de = w * dq * nd1;
+    float ga = dq_pdf / (s * sst);
+    float th = -0.5f * s * dq_pdf * v / sqrt_t + w * (q * term_s - r * term_k);
+    float rh = w * t * term_k;
+    float va = -dq_pdf * d2 / v;
+    float vo = vg * d1 * d2 / v;
+    float ch = q * de - dq_pdf * (2.0f * (r - q) * t - d2 * sst) / (2.0f * t * sst);
+    bool fail = !ok || !(fabsf(d1) <= 12.0f && fabsf(d2) <= 12.0f && sst <= 12.0f) ||
+                !(isfinite(pr) && isfinite(de) && isfinite(ga) && isfinite(vg) &&
+                  isfinite(th) && isfinite(rh) && isfinite(va) && isfinite(vo) && isfinite(ch));
+    const float nan = __int_as_float(0x7fc00000);
+    price[i] = fail ? nan : pr;
+    delta[i] = fail ? nan : de;
+    gamma[i] = fail ? nan : ga;
+    vega[i] = fail ? nan : vg;
+    theta[i] = fail ? nan : th;
+    rho[i] = fail ? nan : rh;
+    vanna[i] = fail ? nan : va;
+    volga[i] = fail ? nan : vo;
+    charm[i] = fail ? nan : ch;
+    status[i] = fail ? 1 : 0;
+}
+
+// The memory floor of bsm_greeks_f32 (the same columns, no math).
+extern "C" __global__ void bsm_greeks_f32_floor(int n, GREEKS_F32_COLUMNS) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    float s = spot[i], k = strike[i], t = years[i], r = rate[i], q = dividend_yield[i],
+          v = volatility[i];
+    int c = kind[i];
+    price[i] = s + k;
+    delta[i] = s + t;
+    gamma[i] = s + r;
+    vega[i] = s + q;
+    theta[i] = s + v;
+    rho[i] = k + t;
+    vanna[i] = k + r;
+    volga[i] = k + q;
+    charm[i] = k + v;
+    status[i] = c + 1;
+}

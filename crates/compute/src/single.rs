@@ -1,0 +1,243 @@
+//! The fp32 mode of price + Greeks: single-precision columns in and out.
+//!
+//! European price + Greeks is bound by memory traffic, so storing the columns in `f32` is what
+//! makes it faster: half the bytes read and written. On a GPU the kernel (`bsm_greeks_f32` in
+//! `kernels/greeks.cu`) computes in single precision; elsewhere, and for every element the
+//! kernel leaves (invalid inputs, |d| > 12, non-finite outputs), the values are the fp64
+//! reference's rounded to `f32` — the most accurate `f32` answer there is.
+//!
+//! # Accuracy
+//! Measured on an H200 against the fp64 reference rounded to `f32` (BENCHMARKS.md,
+//! 2026-12-03, fifth session); the tests hold the kernel to `F32_TOLERANCE` of each column's
+//! scale: the price and theta relative to `S + K`, rho relative to `(S + K)·T`, delta
+//! absolute, the others relative to their own size plus a floor.
+//!
+//! # Units
+//! As [`crate::GreeksBatch`].
+
+use rayon::prelude::*;
+
+use crate::{Backend, BatchError, GreeksBatch, OptionBatch, Status};
+use wheelhouse_pricing::OptionType;
+
+/// A batch of European options in single precision (see [`OptionBatch`] for the fields).
+#[derive(Debug, Clone, Copy)]
+pub struct OptionBatchF32<'a> {
+    /// Call or put, per element.
+    pub kind: &'a [OptionType],
+    /// Spot prices.
+    pub spot: &'a [f32],
+    /// Strikes.
+    pub strike: &'a [f32],
+    /// Years to expiry.
+    pub years: &'a [f32],
+    /// Continuously compounded rates.
+    pub rate: &'a [f32],
+    /// Continuous dividend yields.
+    pub dividend_yield: &'a [f32],
+    /// Volatilities.
+    pub volatility: &'a [f32],
+}
+
+impl OptionBatchF32<'_> {
+    /// Number of elements, after checking every column has the same length.
+    ///
+    /// # Errors
+    /// [`BatchError::LengthMismatch`] naming the first column of a different length.
+    pub fn len(&self) -> Result<usize, BatchError> {
+        let n = self.kind.len();
+        for (column, got) in [
+            ("spot", self.spot.len()),
+            ("strike", self.strike.len()),
+            ("years", self.years.len()),
+            ("rate", self.rate.len()),
+            ("dividend_yield", self.dividend_yield.len()),
+            ("volatility", self.volatility.len()),
+        ] {
+            if got != n {
+                return Err(BatchError::LengthMismatch {
+                    column,
+                    got,
+                    expected: n,
+                });
+            }
+        }
+        Ok(n)
+    }
+
+    /// Whether the batch has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.kind.is_empty()
+    }
+}
+
+/// Prices and Greeks in single precision (the columns of [`GreeksBatch`]).
+#[derive(Debug, Clone, Default)]
+pub struct GreeksBatchF32 {
+    /// Values (see [`wheelhouse_pricing::Greeks`] for the units).
+    pub price: Vec<f32>,
+    /// ∂V/∂S.
+    pub delta: Vec<f32>,
+    /// ∂²V/∂S².
+    pub gamma: Vec<f32>,
+    /// ∂V/∂σ per 1.00 vol.
+    pub vega: Vec<f32>,
+    /// ∂V/∂t per year.
+    pub theta: Vec<f32>,
+    /// ∂V/∂r per 1.00 rate.
+    pub rho: Vec<f32>,
+    /// ∂²V/∂S∂σ.
+    pub vanna: Vec<f32>,
+    /// ∂²V/∂σ².
+    pub volga: Vec<f32>,
+    /// ∂Δ/∂t per year.
+    pub charm: Vec<f32>,
+    /// Per-element outcome.
+    pub status: Vec<Status>,
+}
+
+impl GreeksBatchF32 {
+    /// The nine value columns, price first.
+    pub fn columns(&self) -> [&[f32]; 9] {
+        [
+            &self.price,
+            &self.delta,
+            &self.gamma,
+            &self.vega,
+            &self.theta,
+            &self.rho,
+            &self.vanna,
+            &self.volga,
+            &self.charm,
+        ]
+    }
+
+    /// The nine value columns, mutable, in the order of [`GreeksBatchF32::columns`].
+    pub fn columns_mut(&mut self) -> [&mut Vec<f32>; 9] {
+        [
+            &mut self.price,
+            &mut self.delta,
+            &mut self.gamma,
+            &mut self.vega,
+            &mut self.theta,
+            &mut self.rho,
+            &mut self.vanna,
+            &mut self.volga,
+            &mut self.charm,
+        ]
+    }
+
+    fn resize(&mut self, n: usize) {
+        for c in self.columns_mut() {
+            c.resize(n, f32::NAN);
+        }
+        self.status.resize(n, Status::Ok);
+    }
+}
+
+/// Elements per CPU task of the fp64 reference (widened, computed, rounded).
+const F32_CHUNK: usize = 4096;
+
+impl Backend {
+    /// Price + Greeks of a single-precision batch into `out` (resized; every element
+    /// overwritten): on the accelerator in fp32 when there is one and the batch is large
+    /// enough (or the device is forced), else the fp64 reference rounded to `f32`; elements
+    /// the device leaves get the rounded reference too (see the [module docs](crate::single)).
+    ///
+    /// # Errors
+    /// [`BatchError::LengthMismatch`]; element failures are in the statuses.
+    pub fn greeks_f32_into(
+        &self,
+        batch: &OptionBatchF32<'_>,
+        out: &mut GreeksBatchF32,
+    ) -> Result<(), BatchError> {
+        let n = batch.len()?;
+        out.resize(n);
+        let left = self.try_accelerated_greeks_f32(batch, out);
+        let rows: Vec<usize> = match left {
+            Some(l) => l,
+            None => (0..n).collect(),
+        };
+        // The fp64 reference for `rows`, chunk by chunk on the pool, rounded.
+        let solved: Vec<(usize, [f32; 9], Status)> = self.install(|| {
+            rows.par_chunks(F32_CHUNK)
+                .flat_map_iter(|idx| {
+                    let wide = |c: &[f32]| idx.iter().map(|&i| f64::from(c[i])).collect::<Vec<_>>();
+                    let kind: Vec<OptionType> = idx.iter().map(|&i| batch.kind[i]).collect();
+                    let cols = [
+                        wide(batch.spot),
+                        wide(batch.strike),
+                        wide(batch.years),
+                        wide(batch.rate),
+                        wide(batch.dividend_yield),
+                        wide(batch.volatility),
+                    ];
+                    let b = OptionBatch {
+                        kind: &kind,
+                        spot: &cols[0],
+                        strike: &cols[1],
+                        years: &cols[2],
+                        rate: &cols[3],
+                        dividend_yield: &cols[4],
+                        volatility: &cols[5],
+                        style: None,
+                    };
+                    let mut g = GreeksBatch::default();
+                    self.greeks_reference(&b, &mut g);
+                    let out: Vec<(usize, [f32; 9], Status)> = idx
+                        .iter()
+                        .enumerate()
+                        .map(|(r, &i)| {
+                            let v = g.columns().map(|c| c[r] as f32);
+                            (i, v, g.status[r].clone())
+                        })
+                        .collect();
+                    out
+                })
+                .collect()
+        });
+        for (i, v, st) in solved {
+            for (c, x) in out.columns_mut().into_iter().zip(v) {
+                c[i] = x;
+            }
+            out.status[i] = st;
+        }
+        Ok(())
+    }
+
+    /// As [`Backend::greeks_f32_into`] into a new [`GreeksBatchF32`].
+    ///
+    /// # Errors
+    /// As [`Backend::greeks_f32_into`].
+    pub fn greeks_f32(&self, batch: &OptionBatchF32<'_>) -> Result<GreeksBatchF32, BatchError> {
+        let mut out = GreeksBatchF32::default();
+        self.greeks_f32_into(batch, &mut out)?;
+        Ok(out)
+    }
+
+    /// The fp32 kernel on the accelerator when it takes the batch: `Some(elements left)`, the
+    /// statuses of the others `Ok`; `None` to run the reference for every element.
+    fn try_accelerated_greeks_f32(
+        &self,
+        batch: &OptionBatchF32<'_>,
+        out: &mut GreeksBatchF32,
+    ) -> Option<Vec<usize>> {
+        let n = out.price.len();
+        if n < crate::cuda::MIN_DEVICE_PATHS {
+            return None;
+        }
+        let a = self.accel_for_f32(n)?;
+        match a.greeks_f32(batch, out) {
+            Ok(left) => {
+                for s in out.status.iter_mut() {
+                    *s = Status::Ok;
+                }
+                Some(left)
+            }
+            Err(why) => {
+                self.count_fallback(a.as_ref(), &why);
+                None
+            }
+        }
+    }
+}
