@@ -215,6 +215,80 @@ put,100,100,0,0.05,0,0.2
     assert!(stderr(&o).contains("4 of 5 rows failed"));
 }
 
+/// `--precision f32`: on the CPU the f64 values of the f32 inputs rounded to f32, so within
+/// single precision of the f64 run; bad rows keep their reasons; American rows and
+/// `--greeks first` are refused with exit 2.
+#[test]
+fn price_file_in_single_precision() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = write(
+        dir.path(),
+        "in.csv",
+        "type,spot,strike,years,rate,dividend_yield,volatility
+call,100,100,1,0.05,0,0.2
+put,100,90,0.25,0.03,0.01,0.35
+call,100,80,2,-0.005,0.04,0.6
+put,-1,100,1,0.05,0,0.2
+",
+    );
+    let f64_run = wh(&["price", "--input", &input, "--format", "csv"]);
+    let f32_run = wh(&[
+        "price",
+        "--input",
+        &input,
+        "--precision",
+        "f32",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(f32_run.status.code(), Some(3), "{}", stderr(&f32_run));
+    let rows = |o: &Output| -> Vec<Vec<String>> {
+        stdout(o)
+            .lines()
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let (a, b) = (rows(&f64_run), rows(&f32_run));
+    assert_eq!(a[0], b[0]);
+    assert_eq!(b.len(), 5, "no row dropped");
+    let start = a[0].iter().position(|h| h == "price").unwrap();
+    for r in 1..a.len() {
+        for c in start..a[0].len() {
+            match (a[r][c].parse::<f64>(), b[r][c].parse::<f64>()) {
+                // The inputs are rounded to f32 too (0.05 and 0.2 are not f32 numbers), so
+                // the values agree to single precision, not to the bit.
+                (Ok(x), Ok(y)) if x.is_finite() => assert!(
+                    (y - x).abs() <= 2e-6 * x.abs() + 1e-9,
+                    "row {r} {}: {x} vs {y}",
+                    a[0][c]
+                ),
+                _ => assert_eq!(a[r][c], b[r][c], "row {r} {}", a[0][c]),
+            }
+        }
+    }
+    let american = write(
+        dir.path(),
+        "am.csv",
+        "type,spot,strike,years,rate,dividend_yield,volatility,style
+call,100,100,1,0.05,0,0.2,european
+put,100,110,0.5,0.05,0.02,0.25,american
+",
+    );
+    let o = wh(&["price", "--input", &american, "--precision", "f32"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("line 3 is American"), "{}", stderr(&o));
+    let o = wh(&[
+        "price",
+        "--input",
+        &input,
+        "--precision",
+        "f32",
+        "--greeks",
+        "first",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
 /// `--greeks first` writes price, delta, vega, theta, rho and error only, with the values of
 /// the full run (European and American rows; a bad row keeps its reason and exit code 3).
 #[test]
