@@ -1765,15 +1765,23 @@ impl Accelerator for CudaDevice {
     }
 
     fn min_greeks_f32(&self, cpu_threads: usize) -> usize {
-        // Half the bytes of the fp64 batch to move; measured on an H200 host (BENCHMARKS.md,
-        // 2026-12-03, fifth session). `WHEELHOUSE_GPU_GREEKS_F32_MIN=N` overrides.
+        // Measured on an H200 host (BENCHMARKS.md, 2026-12-03, fifth session): resident, the
+        // fp32 kernel is 1.77× faster than fp64 (10 M chain options in 0.188 ms), but from
+        // host columns the copies dominate: 1 M in 11.5–13.3 ms, 10 M in 151 ms. The CPU's
+        // rounded fp64 reference takes 1 M in 4.2 ms on 16 threads and 15.9 ms on 4, 10 M in
+        // 35 ms on 16. So: the device from 1 M options when the pool has at most 8 threads,
+        // never with more. `WHEELHOUSE_GPU_GREEKS_F32_MIN=N` overrides.
         if let Some(n) = std::env::var("WHEELHOUSE_GPU_GREEKS_F32_MIN")
             .ok()
             .and_then(|v| v.parse().ok())
         {
             return n;
         }
-        if cpu_threads <= 8 { 100_000 } else { 1_000_000 }
+        if cpu_threads <= 8 {
+            1_000_000
+        } else {
+            usize::MAX
+        }
     }
 
     fn greeks_f32(
