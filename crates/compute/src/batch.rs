@@ -23,6 +23,43 @@ fn chunk_len(style: Option<&[ExerciseStyle]>, n: usize, threads: usize) -> usize
     }
 }
 
+/// Elements of a batch's columns gathered by index into owned f64 columns (widened from f32
+/// where they are single precision), to be priced as a batch of their own.
+pub(crate) struct Gathered {
+    kind: Vec<OptionType>,
+    /// Spot, strike, years, rate, dividend yield, volatility.
+    cols: [Vec<f64>; 6],
+}
+
+impl Gathered {
+    /// Elements `idx` of `kind` and of the six columns (spot, strike, years, rate, dividend
+    /// yield, volatility).
+    pub(crate) fn new<T: Copy + Into<f64>>(
+        kind: &[OptionType],
+        cols: [&[T]; 6],
+        idx: &[usize],
+    ) -> Gathered {
+        Gathered {
+            kind: idx.iter().map(|&i| kind[i]).collect(),
+            cols: cols.map(|c| idx.iter().map(|&i| c[i].into()).collect()),
+        }
+    }
+
+    /// The gathered elements as a European batch.
+    pub(crate) fn batch(&self) -> OptionBatch<'_> {
+        OptionBatch {
+            kind: &self.kind,
+            spot: &self.cols[0],
+            strike: &self.cols[1],
+            years: &self.cols[2],
+            rate: &self.cols[3],
+            dividend_yield: &self.cols[4],
+            volatility: &self.cols[5],
+            style: None,
+        }
+    }
+}
+
 /// Errors that concern a batch as a whole (never one element).
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -234,6 +271,17 @@ pub struct GreeksBatch {
 }
 
 impl GreeksBatch {
+    /// `n` elements with `value` in every value column and `Ok` statuses (buffers for
+    /// [`Backend::greeks_into`], or poisoned outputs that show which elements a run wrote).
+    pub fn filled(n: usize, value: f64) -> GreeksBatch {
+        let mut g = GreeksBatch::default();
+        for c in g.columns_mut() {
+            c.resize(n, value);
+        }
+        g.status.resize(n, Status::Ok);
+        g
+    }
+
     /// Element `j`'s values (`None`: NaN everywhere).
     fn set(&mut self, j: usize, g: Option<&Greeks>) {
         let v = g.map_or([f64::NAN; 9], |g| {
@@ -753,27 +801,19 @@ impl Backend {
         ) -> Result<(R, Vec<usize>), String>,
     ) -> Option<(Vec<u32>, R)> {
         let (a, idx) = self.american_for_device(batch.style, task)?;
-        let pick = |c: &[f64]| idx.iter().map(|&i| c[i]).collect::<Vec<f64>>();
-        let kind: Vec<OptionType> = idx.iter().map(|&i| batch.kind[i]).collect();
-        let cols = [
-            pick(batch.spot),
-            pick(batch.strike),
-            pick(batch.years),
-            pick(batch.rate),
-            pick(batch.dividend_yield),
-            pick(batch.volatility),
-        ];
-        let part = OptionBatch {
-            kind: &kind,
-            spot: &cols[0],
-            strike: &cols[1],
-            years: &cols[2],
-            rate: &cols[3],
-            dividend_yield: &cols[4],
-            volatility: &cols[5],
-            style: None,
-        };
-        match job(a.as_ref(), &part) {
+        let gathered = Gathered::new(
+            batch.kind,
+            [
+                batch.spot,
+                batch.strike,
+                batch.years,
+                batch.rate,
+                batch.dividend_yield,
+                batch.volatility,
+            ],
+            &idx,
+        );
+        match job(a.as_ref(), &gathered.batch()) {
             Ok((r, left)) => {
                 let mut slot = vec![u32::MAX; batch.kind.len()];
                 for (row, &i) in idx.iter().enumerate() {

@@ -504,6 +504,15 @@ fn cached_cubin(name: &str, src: &str, arch: &str) -> Result<(Vec<u8>, bool), St
     Ok((b, false))
 }
 
+/// A dispatcher threshold in elements: `var` when it is set to a number, else `few` when the
+/// CPU pool has at most 8 threads and `many` with more.
+fn threshold(var: &str, cpu_threads: usize, few: usize, many: usize) -> usize {
+    if let Some(n) = std::env::var(var).ok().and_then(|v| v.parse().ok()) {
+        return n;
+    }
+    if cpu_threads <= 8 { few } else { many }
+}
+
 /// The American kernels of one engine setting (kernels/american.cu).
 struct AmericanKernels {
     values: CudaFunction,
@@ -1717,17 +1726,12 @@ impl Accelerator for CudaDevice {
         // 1.0 ms for 100 k (a tie) and 12.9 ms for 1 M (the GPU 2.8× faster); 16 threads take
         // 32.5 ms for 10 M and win at every size. So: the device from 200 k options when the
         // pool has at most 8 threads, never otherwise. `WHEELHOUSE_GPU_GREEKS_MIN=N` overrides.
-        if let Some(n) = std::env::var("WHEELHOUSE_GPU_GREEKS_MIN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            return n;
-        }
-        if cpu_threads <= 8 {
-            200_000
-        } else {
-            usize::MAX
-        }
+        threshold(
+            "WHEELHOUSE_GPU_GREEKS_MIN",
+            cpu_threads,
+            200_000,
+            usize::MAX,
+        )
     }
 
     fn greeks(
@@ -1771,17 +1775,12 @@ impl Accelerator for CudaDevice {
         // rounded fp64 reference takes 1 M in 4.2 ms on 16 threads and 15.9 ms on 4, 10 M in
         // 35 ms on 16. So: the device from 1 M options when the pool has at most 8 threads,
         // never with more. `WHEELHOUSE_GPU_GREEKS_F32_MIN=N` overrides.
-        if let Some(n) = std::env::var("WHEELHOUSE_GPU_GREEKS_F32_MIN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            return n;
-        }
-        if cpu_threads <= 8 {
-            1_000_000
-        } else {
-            usize::MAX
-        }
+        threshold(
+            "WHEELHOUSE_GPU_GREEKS_F32_MIN",
+            cpu_threads,
+            1_000_000,
+            usize::MAX,
+        )
     }
 
     fn greeks_f32(
@@ -1816,13 +1815,7 @@ impl Accelerator for CudaDevice {
         // against 16 threads it loses at 10 k (0.38 vs 0.31 ms) and wins from 100 k (1.09 vs
         // 1.47 ms; 2.2× at 10 M). So: the device from 10 k elements when the pool has at most
         // 8 threads, from 100 k otherwise. `WHEELHOUSE_GPU_IV_MIN=N` overrides.
-        if let Some(n) = std::env::var("WHEELHOUSE_GPU_IV_MIN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            return n;
-        }
-        if cpu_threads <= 8 { 10_000 } else { 100_000 }
+        threshold("WHEELHOUSE_GPU_IV_MIN", cpu_threads, 10_000, 100_000)
     }
 
     fn implied_volatility(
@@ -1893,36 +1886,12 @@ impl Accelerator for CudaDevice {
         // * implied volatility: from 1 000 against 4 threads (1.8×; 0.7× at 256), between
         //   1 000 (0.6×) and 10 000 (3.3×) against 16.
         // `WHEELHOUSE_GPU_AMERICAN_MIN=N` overrides all three.
-        if let Some(n) = std::env::var("WHEELHOUSE_GPU_AMERICAN_MIN")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            return n;
-        }
-        let few = cpu_threads <= 8;
-        match task {
-            AmericanTask::Greeks => {
-                if few {
-                    16
-                } else {
-                    32
-                }
-            }
-            AmericanTask::Prices => {
-                if few {
-                    128
-                } else {
-                    1_000
-                }
-            }
-            AmericanTask::ImpliedVolatility => {
-                if few {
-                    1_000
-                } else {
-                    4_000
-                }
-            }
-        }
+        let (few, many) = match task {
+            AmericanTask::Greeks => (16, 32),
+            AmericanTask::Prices => (128, 1_000),
+            AmericanTask::ImpliedVolatility => (1_000, 4_000),
+        };
+        threshold("WHEELHOUSE_GPU_AMERICAN_MIN", cpu_threads, few, many)
     }
 
     fn american_greeks(

@@ -27,7 +27,8 @@
 
 use rayon::prelude::*;
 
-use crate::{Backend, BatchError, GreeksBatch, OptionBatch, Status};
+use crate::batch::Gathered;
+use crate::{Backend, BatchError, GreeksBatch, Status};
 use wheelhouse_pricing::OptionType;
 
 /// A batch of European options in single precision (see [`OptionBatch`] for the fields).
@@ -229,28 +230,20 @@ impl Backend {
 
     /// The fp64 price + Greeks of elements `idx` of `batch`, widened.
     fn reference_of(&self, batch: &OptionBatchF32<'_>, idx: &[usize]) -> GreeksBatch {
-        let wide = |c: &[f32]| idx.iter().map(|&i| f64::from(c[i])).collect::<Vec<_>>();
-        let kind: Vec<OptionType> = idx.iter().map(|&i| batch.kind[i]).collect();
-        let cols = [
-            wide(batch.spot),
-            wide(batch.strike),
-            wide(batch.years),
-            wide(batch.rate),
-            wide(batch.dividend_yield),
-            wide(batch.volatility),
-        ];
-        let b = OptionBatch {
-            kind: &kind,
-            spot: &cols[0],
-            strike: &cols[1],
-            years: &cols[2],
-            rate: &cols[3],
-            dividend_yield: &cols[4],
-            volatility: &cols[5],
-            style: None,
-        };
+        let gathered = Gathered::new(
+            batch.kind,
+            [
+                batch.spot,
+                batch.strike,
+                batch.years,
+                batch.rate,
+                batch.dividend_yield,
+                batch.volatility,
+            ],
+            idx,
+        );
         let mut g = GreeksBatch::default();
-        self.greeks_reference(&b, &mut g);
+        self.greeks_reference(&gathered.batch(), &mut g);
         g
     }
 

@@ -464,7 +464,7 @@ const DEVICE_TOL: f64 = 1e-10;
 #[test]
 fn device_matches_the_cpu_engine() {
     use wheelhouse_compute::cuda::{Accelerator, CudaDevice};
-    use wheelhouse_compute::{GreeksBatch, IvInput, OptionBatch, Status};
+    use wheelhouse_compute::{GreeksBatch, IvInput, OptionBatch};
     let dev = match CudaDevice::open(0) {
         Ok(d) => d,
         Err(e) => {
@@ -498,18 +498,7 @@ fn device_matches_the_cpu_engine() {
             volatility: &x,
             style: None,
         };
-        let mut g = GreeksBatch {
-            price: vec![POISON; n],
-            delta: vec![POISON; n],
-            gamma: vec![POISON; n],
-            vega: vec![POISON; n],
-            theta: vec![POISON; n],
-            rho: vec![POISON; n],
-            vanna: vec![POISON; n],
-            volga: vec![POISON; n],
-            charm: vec![POISON; n],
-            status: vec![Status::Ok; n],
-        };
+        let mut g = GreeksBatch::filled(n, POISON);
         let left = dev.american_greeks(&batch, &settings, &mut g).unwrap();
         let mut out: Vec<(i32, Vec<f64>)> = (0..n)
             .map(|i| (0, g.columns().iter().map(|c| c[i]).collect()))

@@ -105,18 +105,7 @@ impl Columns {
 }
 
 fn poisoned_greeks(n: usize) -> GreeksBatch {
-    GreeksBatch {
-        price: vec![POISON; n],
-        delta: vec![POISON; n],
-        gamma: vec![POISON; n],
-        vega: vec![POISON; n],
-        theta: vec![POISON; n],
-        rho: vec![POISON; n],
-        vanna: vec![POISON; n],
-        volga: vec![POISON; n],
-        charm: vec![POISON; n],
-        status: vec![Status::Ok; n],
-    }
+    GreeksBatch::filled(n, POISON)
 }
 
 /// Statuses equal element by element (as text: an error's NaN field is not equal to itself).
