@@ -131,7 +131,7 @@ pub struct PriceArgs {
     #[arg(long, value_enum, default_value_t = GreeksSet::All, requires = "input")]
     greeks: GreeksSet,
     /// Arithmetic of a file run: f64, or f32 (European rows only; single-precision columns,
-    /// half the memory traffic: on a GPU the fp32 kernel, within 1e-4 of each value's scale;
+    /// half the memory traffic: on a GPU the fp32 kernel, within 1e-3 of each value's scale;
     /// on the CPU the f64 values rounded to f32).
     #[arg(long, value_enum, default_value_t = Precision::F64, requires = "input")]
     precision: Precision,
