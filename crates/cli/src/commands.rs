@@ -408,17 +408,51 @@ fn greeks_in_f32(be: &Backend, batch: &OptionBatch<'_>) -> anyhow::Result<Greeks
         volatility: &cols[5],
     })?;
     let wide = |c: &[f32]| c.iter().map(|x| f64::from(*x)).collect::<Vec<f64>>();
+    let mut status = g.status;
+    // A value that does not survive the narrowing (finite but beyond f32's range, or non-zero
+    // but below its smallest number) is reported as such, not as the ±inf or 0 it became.
+    let fields = [
+        ("spot", batch.spot),
+        ("strike", batch.strike),
+        ("years", batch.years),
+        ("rate", batch.rate),
+        ("dividend_yield", batch.dividend_yield),
+        ("volatility", batch.volatility),
+    ];
+    let mut lost = vec![false; status.len()];
+    for (field, col) in fields {
+        for (i, &x) in col.iter().enumerate() {
+            let y = x as f32;
+            if !lost[i] && x.is_finite() && (!y.is_finite() || (x != 0.0 && y == 0.0)) {
+                lost[i] = true;
+                status[i] = Status::failed(PricingError::InvalidInput {
+                    field,
+                    value: x,
+                    reason: "outside the range of f32 (--precision f32)",
+                });
+            }
+        }
+    }
+    let wide_kept = |c: &[f32]| {
+        let mut v = wide(c);
+        for (x, l) in v.iter_mut().zip(&lost) {
+            if *l {
+                *x = f64::NAN;
+            }
+        }
+        v
+    };
     Ok(GreeksBatch {
-        price: wide(&g.price),
-        delta: wide(&g.delta),
-        gamma: wide(&g.gamma),
-        vega: wide(&g.vega),
-        theta: wide(&g.theta),
-        rho: wide(&g.rho),
-        vanna: wide(&g.vanna),
-        volga: wide(&g.volga),
-        charm: wide(&g.charm),
-        status: g.status,
+        price: wide_kept(&g.price),
+        delta: wide_kept(&g.delta),
+        gamma: wide_kept(&g.gamma),
+        vega: wide_kept(&g.vega),
+        theta: wide_kept(&g.theta),
+        rho: wide_kept(&g.rho),
+        vanna: wide_kept(&g.vanna),
+        volga: wide_kept(&g.volga),
+        charm: wide_kept(&g.charm),
+        status,
     })
 }
 

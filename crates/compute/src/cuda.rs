@@ -493,7 +493,11 @@ fn cached_cubin(name: &str, src: &str, arch: &str) -> Result<(Vec<u8>, bool), St
     let b = compile_cubin(src, arch)?;
     if let Some(p) = &cached {
         // A cache that cannot be written only costs the next start a compile.
-        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        // A name of its own per writer: two threads of one process may compile the same
+        // module at once.
+        static WRITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let writer = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = p.with_extension(format!("tmp{}-{writer}", std::process::id()));
         if let Some(d) = p.parent()
             && std::fs::create_dir_all(d).is_ok()
             && std::fs::write(&tmp, &b).is_ok()

@@ -701,13 +701,24 @@ __device__ __forceinline__ bool am_price_at(double w, double s, double k, double
     return (f & ~AM_EXERCISE) == 0;
 }
 
-// European vega (the fallback slope).
-__device__ __forceinline__ double am_euro_vega(double s, double k, double t, double r, double q,
-                                               double sigma) {
+// European vega (the fallback slope), as black::bsm_greeks_unchecked computes it: φ(d₁) with
+// the low part of d₁ folded in.
+__device__ AM_NOINLINE double am_euro_vega(double s, double k, double t, double r, double q,
+                                           double sigma) {
     double sqrt_t = sqrt(t);
     double sst = sigma * sqrt_t;
-    double d1 = (am_ln_ratio(s, k) + (r - q) * t) / sst + 0.5 * sst;
-    return s * exp(-q * t) * am_norm_pdf(d1) * sqrt_t;
+    double x = am_ln_ratio(s, k) + (r - q) * t;
+    double dq = exp(-q * t);
+    double h = x / sst;
+    double h_lo = fma(-h, sst, x) / sst;
+    double half = 0.5 * sst;
+    double d1 = h + half;
+    double bb = d1 - h;
+    double e1 = (h - (d1 - bb)) + (half - bb);
+    double d1_lo = e1 + h_lo;
+    double pdf1_hi = am_norm_pdf(d1);
+    double pdf1 = pdf1_hi - pdf1_hi * d1 * d1_lo;
+    return s * dq * pdf1 * sqrt_t;
 }
 
 // Where the CPU's European solver (iv::implied_volatility_bsm) certainly refuses `price`
