@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 use wheelhouse_compute::cuda::CudaDevice;
+use wheelhouse_compute::single::f32_errors;
 use wheelhouse_compute::{
     Backend, DeviceChoice, GreeksBatch, GreeksBatchF32, OptionBatch, OptionBatchF32,
 };
@@ -103,22 +104,16 @@ fn main() {
         if !c64.status[i].is_ok() {
             continue;
         }
-        let (s, k, t, v) = (w[0][i], w[1][i], w[2][i], w[5][i]);
-        let scale = [
-            s + k,
-            1.0,
-            1.0 / s,
-            s * t.sqrt(),
-            s + k,
-            (s + k) * t,
-            1.0 / v,
-            s * t.sqrt() / v,
-            1.0 / t,
-        ];
-        for (ci, wc) in worst.iter_mut().enumerate() {
-            let r = c64.columns()[ci][i];
-            let g = f64::from(g32.columns()[ci][i]);
-            *wc = wc.max((g - r).abs() / (r.abs() + 1e-3 * scale[ci]));
+        let err = f32_errors(
+            g32.columns().map(|c| f64::from(c[i])),
+            c64.columns().map(|c| c[i]),
+            w[0][i],
+            w[1][i],
+            w[2][i],
+            w[5][i],
+        );
+        for (wc, e) in worst.iter_mut().zip(err) {
+            *wc = wc.max(e);
         }
     }
     println!(

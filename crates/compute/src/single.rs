@@ -31,6 +31,33 @@ use crate::batch::Gathered;
 use crate::{Backend, BatchError, GreeksBatch, Status};
 use wheelhouse_pricing::OptionType;
 
+/// The fp32 mode's error measure for one option and its nine columns (price first, as
+/// [`GreeksBatchF32::columns`]): |fp32 − fp64| ÷ (|fp64| + 10⁻³·scale), the scales as in the
+/// [module docs](self). `fp32` and `fp64` are the two values of each column; spot, strike,
+/// years and volatility are the option's.
+pub fn f32_errors(
+    fp32: [f64; 9],
+    fp64: [f64; 9],
+    spot: f64,
+    strike: f64,
+    years: f64,
+    volatility: f64,
+) -> [f64; 9] {
+    let (s, k, t, v) = (spot, strike, years, volatility);
+    let scale = [
+        s + k,
+        1.0,
+        1.0 / s,
+        s * t.sqrt(),
+        s + k,
+        (s + k) * t,
+        1.0 / v,
+        s * t.sqrt() / v,
+        1.0 / t,
+    ];
+    std::array::from_fn(|c| (fp32[c] - fp64[c]).abs() / (fp64[c].abs() + 1e-3 * scale[c]))
+}
+
 /// A batch of European options in single precision (see [`OptionBatch`] for the fields).
 #[derive(Debug, Clone, Copy)]
 pub struct OptionBatchF32<'a> {
