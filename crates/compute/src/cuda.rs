@@ -386,6 +386,14 @@ pub fn iv_source() -> String {
     s
 }
 
+/// The implied-volatility kernel (`bsm_iv`) with every table it reads, on its own: what a host
+/// C++ build of it needs (tests/iv_kernel.rs).
+pub fn iv_kernel_source() -> String {
+    let mut s = as241_tables();
+    s.push_str(&iv_source());
+    s
+}
+
 /// The Monte Carlo kernel with its coefficient tables (the CPU's, to the bit).
 pub fn mc_source() -> String {
     let mut s = as241_tables();

@@ -17,41 +17,19 @@
 //!
 //! Skipped (with a message) where no C++ compiler is found (`CXX` or `c++`).
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 
 use wheelhouse_compute::cuda::american_source;
 use wheelhouse_pricing::american::{
     AmericanSettings, american_greeks, american_implied_volatility, american_price,
 };
 use wheelhouse_pricing::{BsmInputs, OptionType};
+use wheelhouse_testkit::hostcuda;
 use wheelhouse_testkit::random::{log_uniform, uniforms};
-
-/// CUDA's qualifiers and built-ins as host C++.
-const PRELUDE: &str = r#"
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <vector>
-#define __device__
-#define __global__
-#define __constant__ const
-#define __forceinline__ inline
-#define __restrict__
-#define __launch_bounds__(a, b)
-#define AM_NOINLINE __attribute__((noinline))
-static inline double __longlong_as_double(long long x) { double d; memcpy(&d, &x, 8); return d; }
-static inline long long __double_as_longlong(double x) { long long u; memcpy(&u, &x, 8); return u; }
-struct HostDim { unsigned x; };
-static HostDim blockIdx = {0}, blockDim = {1}, threadIdx = {0}, gridDim = {1};
-"#;
 
 /// Reads `mode n` then n lines `kind spot strike years rate q x` (x: volatility or price) and
 /// prints every output as the hex bits of its double.
 const MAIN: &str = r#"
-static void bits(double x) { unsigned long long u; memcpy(&u, &x, 8); printf(" %016llx", u); }
 int main() {
     char mode[16];
     int n;
@@ -116,32 +94,12 @@ int main() {
 
 /// The kernels for `settings` built as a host program, or None without a C++ compiler.
 fn host_kernels(settings: &AmericanSettings, tag: &str) -> Option<PathBuf> {
-    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-    if Command::new(&cxx).arg("--version").output().is_err() {
-        eprintln!("skipped: no C++ compiler ({cxx})");
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("wheelhouse-am-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("am.cpp");
-    let mut text = String::from(PRELUDE);
-    text.push_str(&american_source(settings).unwrap());
-    text.push_str(MAIN);
-    std::fs::write(&src, text).unwrap();
-    let bin = dir.join("am");
-    // No fused multiply-adds: the Rust engine has none either.
-    let out = Command::new(&cxx)
-        .args(["-O2", "-std=c++17", "-w", "-ffp-contract=off", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "host build of the American kernels failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(bin)
+    hostcuda::build(
+        &american_source(settings).unwrap(),
+        MAIN,
+        &format!("am-{tag}"),
+        &[],
+    )
 }
 
 /// One option: kind, spot, strike, years, rate, yield, and the sixth input.
@@ -171,7 +129,7 @@ impl Row {
 }
 
 /// Runs the host kernels in `mode` on `rows`: per row, the status and the outputs.
-fn run(bin: &PathBuf, mode: &str, rows: &[Row]) -> Vec<(i32, Vec<f64>)> {
+fn run(bin: &Path, mode: &str, rows: &[Row]) -> Vec<(i32, Vec<f64>)> {
     let mut input = format!("{mode} {}\n", rows.len());
     for r in rows {
         let kind = if r.kind == OptionType::Call { 0 } else { 1 };
@@ -181,31 +139,7 @@ fn run(bin: &PathBuf, mode: &str, rows: &[Row]) -> Vec<(i32, Vec<f64>)> {
             r.s, r.k, r.t, r.r, r.q, r.x
         ));
     }
-    let mut child = Command::new(bin)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "host kernels exited {}", out.status);
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut it = l.split_whitespace();
-            let st: i32 = it.next().unwrap().parse().unwrap();
-            let v = it
-                .map(|h| f64::from_bits(u64::from_str_radix(h, 16).unwrap()))
-                .collect();
-            (st, v)
-        })
-        .collect()
+    hostcuda::run(bin, &input)
 }
 
 /// Seeded options over the engine's documented domain (T 1 hour–5 years, K/S 0.25–4, σ 1 %–

@@ -4,5 +4,6 @@
 
 pub mod chains;
 pub mod golden;
+pub mod hostcuda;
 pub mod lattice;
 pub mod random;

@@ -388,7 +388,6 @@ __device__ IvLane iv_setup(double price, double spot, double strike, double year
     double x = -fabs(iv_ln(spot / strike) + carry);
     double b_max = exp(0.5 * x);
     ok = ok && beta >= 1e-250 && beta < b_max * (1.0 - 1e-12);
-    double ln_beta = iv_ln(beta);
 
     double inv_b_max = 1.0 / b_max;
     double sqrt_ax = sqrt(-x);
@@ -408,27 +407,38 @@ __device__ IvLane iv_setup(double price, double spot, double strike, double year
     double inv_v_n = 1.0 / en.vega;
     bool lowest = lower_half && beta < b_n;
     bool highest = !lower_half && beta > b_n;
-
-    double h = x * inv_s_n;
-    double t = 0.5 * s_n;
-    double z = h * IV_FRAC_1_SQRT_3;
-    double w = h * h;
-    double e_t = exp(0.5 * t * t);
-    double e1 = exp(iv_sel(lowest, -0.5 * z * z, 0.5 * w));
-    double ex = iv_erfcx_nonneg(iv_sel(lowest, -z * IV_FRAC_1_SQRT_2, t * IV_FRAC_1_SQRT_2));
-    double scaled = 0.5 * ex;
-    double e_z = e1;
-    double phi_z = scaled * e_z;
-    double lf = (2.0 * IV_PI / 5.196152422706632) * (-x) * phi_z * phi_z * phi_z;
-    double lg = (2.0 * IV_PI / 3.0) * h * h * scaled * scaled * e_t;
-    double y_z = IV_SQRT_2PI * scaled;
-    double dlng =
-        -2.0 * inv_s_n - 2.0 * z * inv_s_n / y_z - 2.0 * h * h * inv_s_n / 3.0 + 0.5 * t;
-    double l2 = lg * dlng * IV_SQRT_2PI * e_t / (e_z * e_z * e_z);
-    double uf = iv_sel(t <= IV_CDF_THRESHOLD, iv_norm_cdf_central(-t), 0.5 * ex / e_t);
-    double u1 = -0.5 * e1;
-    double u2 = IV_SQRT_PI_OVER_2 * (e1 * e1) * e_t * w * inv_s_n;
-    bool upper_ok = fabs(u2) < 1.3407807929942596e154;
+    // The outer intervals' extra pieces (their curvature terms, the transformed end values and
+    // the inverse normal CDF below) are evaluated only by lanes in those intervals: the middle
+    // intervals' guess is the rational cubic alone (`-DIV_SETUP_ALL` evaluates every piece on
+    // every lane, as the CPU lane code does; the values are the same either way).
+    bool outer = lowest || highest;
+    double lf = 0.0, lg = 0.0, l2 = 0.0, uf = 0.0, u1 = 0.0, u2 = 0.0;
+    bool upper_ok = true;
+#ifndef IV_SETUP_ALL
+    if (outer)
+#endif
+    {
+        double h = x * inv_s_n;
+        double t = 0.5 * s_n;
+        double z = h * IV_FRAC_1_SQRT_3;
+        double w = h * h;
+        double e_t = exp(0.5 * t * t);
+        double e1 = exp(iv_sel(lowest, -0.5 * z * z, 0.5 * w));
+        double ex = iv_erfcx_nonneg(iv_sel(lowest, -z * IV_FRAC_1_SQRT_2, t * IV_FRAC_1_SQRT_2));
+        double scaled = 0.5 * ex;
+        double e_z = e1;
+        double phi_z = scaled * e_z;
+        lf = (2.0 * IV_PI / 5.196152422706632) * (-x) * phi_z * phi_z * phi_z;
+        lg = (2.0 * IV_PI / 3.0) * h * h * scaled * scaled * e_t;
+        double y_z = IV_SQRT_2PI * scaled;
+        double dlng =
+            -2.0 * inv_s_n - 2.0 * z * inv_s_n / y_z - 2.0 * h * h * inv_s_n / 3.0 + 0.5 * t;
+        l2 = lg * dlng * IV_SQRT_2PI * e_t / (e_z * e_z * e_z);
+        uf = iv_sel(t <= IV_CDF_THRESHOLD, iv_norm_cdf_central(-t), 0.5 * ex / e_t);
+        u1 = -0.5 * e1;
+        u2 = IV_SQRT_PI_OVER_2 * (e1 * e1) * e_t * w * inv_s_n;
+        upper_ok = fabs(u2) < 1.3407807929942596e154;
+    }
 
     bool middle_low = lower_half && !lowest;
     double x_l, x_r, y_l, y_r, d_l, d_r, second;
@@ -453,19 +463,25 @@ __device__ IvLane iv_setup(double price, double spot, double strike, double year
     double mc = iv_minimum_control(d_l, d_r, delta, prefer);
     double r = iv_sel(lowest && !isfinite(l2), mc, fmax(iv_fit_ratio(num, den), mc));
     double cubic = iv_rational_cubic(beta, x_l, x_r, y_l, y_r, d_l, d_r, r);
-    double f = iv_sel(highest && !upper_ok, -IV_DBL_MAX, cubic);
-    bool bad_f = isnan(f) || f <= 0.0;
-    double tl = beta / b_n;
-    double f_low = iv_sel(bad_f, (lf * tl + b_n * (1.0 - tl)) * tl, f);
-    double hu = b_max - b_n;
-    double tu = (beta - b_n) / hu;
-    double f_up = iv_sel(bad_f, (uf * (1.0 - tu) + 0.5 * hu * tu) * (1.0 - tu), f);
-    double ratio = f_low / (2.0 * IV_PI * (-x));
-    double ln_in = iv_ln(iv_sel(lowest, ratio, f_up));
-    double ln_p = iv_sel(lowest, IV_LN_SQRT_3 + ln_in * (1.0 / 3.0), ln_in);
-    double p = iv_sel(lowest, IV_SQRT_3 * exp(ln_in * (1.0 / 3.0)), f_up);
-    double zi = iv_inverse_norm_cdf_lower(p, ln_p);
-    double s0 = iv_sel(lowest, x * IV_FRAC_1_SQRT_3 / zi, iv_sel(highest, -2.0 * zi, cubic));
+    double s0 = cubic;
+#ifndef IV_SETUP_ALL
+    if (outer)
+#endif
+    {
+        double f = iv_sel(highest && !upper_ok, -IV_DBL_MAX, cubic);
+        bool bad_f = isnan(f) || f <= 0.0;
+        double tl = beta / b_n;
+        double f_low = iv_sel(bad_f, (lf * tl + b_n * (1.0 - tl)) * tl, f);
+        double hu = b_max - b_n;
+        double tu = (beta - b_n) / hu;
+        double f_up = iv_sel(bad_f, (uf * (1.0 - tu) + 0.5 * hu * tu) * (1.0 - tu), f);
+        double ratio = f_low / (2.0 * IV_PI * (-x));
+        double ln_in = iv_ln(iv_sel(lowest, ratio, f_up));
+        double ln_p = iv_sel(lowest, IV_LN_SQRT_3 + ln_in * (1.0 / 3.0), ln_in);
+        double p = iv_sel(lowest, IV_SQRT_3 * exp(ln_in * (1.0 / 3.0)), f_up);
+        double zi = iv_inverse_norm_cdf_lower(p, ln_p);
+        s0 = iv_sel(lowest, x * IV_FRAC_1_SQRT_3 / zi, iv_sel(highest, -2.0 * zi, cubic));
+    }
     double lo = iv_sel(lowest, 0.0, iv_sel(middle_low, s_l, iv_sel(highest, s_u, s_c)));
     double hi = iv_sel(lowest, s_l,
                        iv_sel(middle_low, s_c, iv_sel(highest, __longlong_as_double(0x7ff0000000000000LL), s_u)));
@@ -474,7 +490,12 @@ __device__ IvLane iv_setup(double price, double spot, double strike, double year
     l.b_max = b_max;
     l.inv_b_max = inv_b_max;
     l.beta = beta;
-    l.ln_beta = ln_beta;
+    // Only the lowest interval's objective uses ln β.
+#ifndef IV_SETUP_ALL
+    l.ln_beta = lowest ? iv_ln(beta) : 0.0;
+#else
+    l.ln_beta = iv_ln(beta);
+#endif
     l.s = iv_guard(s0, lo, hi);
     l.lo = lo;
     l.hi = hi;
