@@ -213,8 +213,8 @@ fn check(tag: &str, q: &Quotes) -> Option<(usize, usize, f64)> {
         .implied_volatility(&q.input())
         .unwrap();
     let (mut valid, mut left, mut worst, mut same_bits) = (0, 0, 0.0f64, 0);
-    for i in 0..n {
-        let (st, v) = (shipped[i].0, shipped[i].1[0]);
+    for (i, (st, out)) in shipped.iter().enumerate() {
+        let (st, v) = (*st, out[0]);
         match &cpu.status[i] {
             Status::Failed(e) => {
                 assert!(
