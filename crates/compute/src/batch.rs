@@ -325,7 +325,7 @@ impl GreeksBatch {
     }
 
     /// Every column resized to `n` (kept elements are overwritten by the caller).
-    fn resize(&mut self, n: usize) {
+    pub(crate) fn resize(&mut self, n: usize) {
         for c in self.columns_mut() {
             c.resize(n, f64::NAN);
         }
@@ -370,7 +370,7 @@ impl FirstOrderBatch {
     }
 
     /// Every column resized to `n` (kept elements are overwritten by the caller).
-    fn resize(&mut self, n: usize) {
+    pub(crate) fn resize(&mut self, n: usize) {
         for c in self.columns() {
             c.resize(n, f64::NAN);
         }
@@ -890,7 +890,7 @@ impl Backend {
     /// large enough for it (or the device is forced), with the paths per launch: the policy's
     /// batch factor splits a run into smaller launches (lower peak power and memory); path p
     /// is the same whichever launch computes it.
-    fn paths_device(
+    pub(crate) fn paths_device(
         &self,
         n: usize,
     ) -> Option<(&std::sync::Arc<dyn crate::cuda::Accelerator>, usize)> {
@@ -980,6 +980,21 @@ impl Backend {
                 None
             }
         }
+    }
+
+    /// A chain the device solved ([`crate::cuda::Accelerator::chain_risk`]): every status set
+    /// to `Ok`, then the CPU's scalar solver and reference Greeks for the elements the device
+    /// left.
+    pub(crate) fn finish_chain_on_device(
+        &self,
+        input: &IvInput<'_>,
+        flagged: &[usize],
+        iv: &mut IvBatch,
+        greeks: &mut GreeksBatch,
+    ) {
+        self.reset_statuses(&mut iv.status);
+        self.reset_statuses(&mut greeks.status);
+        self.scalar_iv_and_greeks(input, flagged, iv, Some(greeks));
     }
 
     /// The CPU's scalar solver (and the reference Greeks, with `greeks`) for the elements the

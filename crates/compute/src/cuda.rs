@@ -195,6 +195,29 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<usize>, String> {
         Err("no implied-volatility kernel".into())
     }
+    /// [`crate::Backend::chain_risk`] on the device: the chain's implied volatilities and
+    /// price + Greeks into `iv` and `greeks` (already sized; returns the elements left to the
+    /// CPU, as [`Accelerator::iv_greeks`]), each option position's volatility and value now
+    /// taken from its quote's on the device into `columns.vol` and `columns.value_now` (a
+    /// quote the device left is solved by the CPU's scalar solver), and the run of `paths`
+    /// paths reduced to its tail as [`Accelerator::mc_tail`] does.
+    ///
+    /// # Errors
+    /// Why it could not, as text (the caller runs the whole chain on the CPU).
+    #[allow(clippy::too_many_arguments)]
+    fn chain_risk(
+        &self,
+        _chain: &crate::ChainBook<'_>,
+        _columns: &mut crate::ChainBookColumns,
+        _iv: &mut crate::IvBatch,
+        _greeks: &mut crate::GreeksBatch,
+        _paths: usize,
+        _spec: &crate::TailSpec,
+        _per_launch: usize,
+        _progress: &mut dyn FnMut(u64),
+    ) -> Result<(Vec<usize>, crate::McTail), String> {
+        Err("no chain risk run".into())
+    }
 }
 
 /// What an American batch asks of a device ([`Accelerator::min_american`]).
@@ -238,6 +261,8 @@ pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     mc: CudaFunction,
+    /// `mc_book_from_chain`: a chain-fed book's volatilities and values.
+    book_from_chain: CudaFunction,
     tail: [CudaFunction; 5],
     /// Most losses `tail_finish` sorts per sample (a power of two its shared memory holds).
     finish_cap: u32,
@@ -639,6 +664,9 @@ impl CudaDevice {
         let mc = module
             .load_function("mc_pnl")
             .map_err(|e| format!("mc_pnl: {e}"))?;
+        let book_from_chain = module
+            .load_function("mc_book_from_chain")
+            .map_err(|e| format!("mc_book_from_chain: {e}"))?;
         let mut tail = Vec::with_capacity(5);
         for f in [
             "tail_scan",
@@ -673,6 +701,7 @@ impl CudaDevice {
             ctx,
             stream,
             mc,
+            book_from_chain,
             tail,
             finish_cap,
             greeks,
@@ -2019,6 +2048,121 @@ impl Accelerator for CudaDevice {
         per_launch: usize,
         progress: &mut dyn FnMut(u64),
     ) -> Result<crate::McTail, String> {
+        let db = McDeviceBook::upload(&self.stream, book)?;
+        self.tail_run(&db, paths, spec, per_launch, progress)
+    }
+
+    fn chain_risk(
+        &self,
+        chain: &crate::ChainBook<'_>,
+        columns: &mut crate::ChainBookColumns,
+        iv: &mut crate::IvBatch,
+        greeks: &mut crate::GreeksBatch,
+        paths: usize,
+        spec: &crate::TailSpec,
+        per_launch: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(Vec<usize>, crate::McTail), String> {
+        let input = &chain.quotes;
+        let n = input.len().map_err(|e| e.to_string())?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
+        let s = &self.stream;
+        let e = |e: cudarc::driver::DriverError| e.to_string();
+        // The chain: one upload, IV then price + Greeks at it (same stream, on the device).
+        let d = DeviceInputs::of_iv(s, input)?;
+        let d_p = s.clone_htod(input.price).map_err(e)?;
+        let (d_iv, d_iv_status) = self.run_iv(&d, &d_p)?;
+        let (outs, d_g_status) = self.launch_greeks(&d, &d_iv)?;
+        // The book, its volatilities and values gathered from the chain's outputs.
+        let mut db = McDeviceBook::upload(s, &chain.book(columns))?;
+        let no = chain.option_quote.len();
+        if no > 0 {
+            let quote: Vec<i32> = chain
+                .option_quote
+                .iter()
+                .map(|&q| i32::try_from(q).map_err(|_| format!("quote {q}: too many")))
+                .collect::<Result<_, _>>()?;
+            let d_quote = s.clone_htod(&quote).map_err(e)?;
+            let mut picked = s.alloc_zeros::<f64>(2 * no).map_err(e)?;
+            let mut flag = s.alloc_zeros::<i32>(no).map_err(e)?;
+            let (vol_at, value_at) = (db.f_at[BOOK_VOL].0, db.f_at[BOOK_VALUE].0);
+            let no_i = i32::try_from(no).map_err(|_| format!("{no} options: too many"))?;
+            let (vol_at_i, value_at_i) = (
+                i32::try_from(vol_at).map_err(|_| "book too long".to_string())?,
+                i32::try_from(value_at).map_err(|_| "book too long".to_string())?,
+            );
+            let mut b = s.launch_builder(&self.book_from_chain);
+            b.arg(&no_i)
+                .arg(&d_quote)
+                .arg(&d_iv)
+                .arg(&d_iv_status)
+                .arg(&outs[0])
+                .arg(&d_g_status)
+                .arg(&chain.vol_shock)
+                .arg(&mut db.f)
+                .arg(&vol_at_i)
+                .arg(&value_at_i)
+                .arg(&mut picked)
+                .arg(&mut flag);
+            // SAFETY: matches `mc_book_from_chain(int, const int*, const double*, const int*,
+            // const double*, const int*, double, double*, int, int, double*, int*)` in
+            // kernels/mc.cu; `quote` holds `no` indices below the chain's length (checked by
+            // `ChainBook::terms`), the chain's columns hold `n` elements, the book's option
+            // columns at `vol_at` and `value_at` hold `no` each, `picked` 2·no and `flag` no.
+            unsafe { b.launch(blocks((no as u32).div_ceil(128), 128)) }
+                .map_err(|e| format!("mc_book_from_chain: {e}"))?;
+            let picked = s.clone_dtoh(&picked).map_err(e)?;
+            let flag = s.clone_dtoh(&flag).map_err(e)?;
+            for o in 0..no {
+                let (mut v, mut p) = (picked[2 * o], picked[2 * o + 1]);
+                if flag[o] != 0 {
+                    // A quote the device left: the CPU's solver, patched into the book.
+                    let q = chain.option_quote[o];
+                    (v, p) = crate::chain_risk::solve_quote(input, q).map_err(|st| {
+                        format!("option position {o}: quote {q} has no volatility ({st:?})")
+                    })?;
+                    let vs = [v + chain.vol_shock];
+                    s.memcpy_htod(&vs, &mut db.f.slice_mut(vol_at + o..vol_at + o + 1))
+                        .map_err(e)?;
+                    s.memcpy_htod(&[p], &mut db.f.slice_mut(value_at + o..value_at + o + 1))
+                        .map_err(e)?;
+                }
+                columns.vol[o] = v;
+                columns.value_now[o] = p;
+            }
+        }
+        // The chain's outputs back to the caller, then the run.
+        s.memcpy_dtoh(&d_iv, iv.implied_volatility.as_mut_slice())
+            .map_err(e)?;
+        for (dst, src) in greeks.columns_mut().into_iter().zip(&outs) {
+            s.memcpy_dtoh(src, dst.as_mut_slice()).map_err(e)?;
+        }
+        let iv_status = s.clone_dtoh(&d_iv_status).map_err(e)?;
+        let g_status = s.clone_dtoh(&d_g_status).map_err(e)?;
+        drop((d, d_p, d_iv, d_iv_status, outs, d_g_status));
+        let tail = self.tail_run(&db, paths, spec, per_launch, progress)?;
+        let flagged = iv_status
+            .iter()
+            .zip(&g_status)
+            .enumerate()
+            .filter(|(_, (a, b))| **a != 0 || **b != 0)
+            .map(|(i, _)| i)
+            .collect();
+        Ok((flagged, tail))
+    }
+}
+
+impl CudaDevice {
+    /// The run of `paths` paths of the uploaded book `db` reduced to its tail (the body of
+    /// [`Accelerator::mc_tail`]).
+    fn tail_run(
+        &self,
+        db: &McDeviceBook,
+        paths: usize,
+        spec: &crate::TailSpec,
+        per_launch: usize,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<crate::McTail, String> {
         let n_i = i32::try_from(paths).map_err(|_| format!("{paths} paths: too many"))?;
         // P&L, and the gathered (index, P&L) pairs (at most every path).
         let (free, _) = self.memory()?;
@@ -2028,7 +2172,6 @@ impl Accelerator for CudaDevice {
                 "{paths} paths need {bytes} bytes of device memory, {free} free"
             ));
         }
-        let db = McDeviceBook::upload(&self.stream, book)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
         // SAFETY: uninitialised device memory; the launches below write every one of its
@@ -2039,7 +2182,7 @@ impl Accelerator for CudaDevice {
         let mut first = 0usize;
         while first < paths {
             let m = per_launch.min(paths - first);
-            self.launch_mc(&db, first as u64, m, &mut d_pnl.slice_mut(first..first + m))?;
+            self.launch_mc(db, first as u64, m, &mut d_pnl.slice_mut(first..first + m))?;
             first += m;
             if first < paths {
                 s.synchronize().map_err(e)?;
@@ -2195,6 +2338,10 @@ impl Accelerator for CudaDevice {
         })
     }
 }
+
+/// Where the option volatilities and values now sit among [`McDeviceBook`]'s columns.
+const BOOK_VOL: usize = 12;
+const BOOK_VALUE: usize = 14;
 
 /// A Monte Carlo book's constants on the device (one upload per run), in the form `mc_pnl`
 /// takes them.

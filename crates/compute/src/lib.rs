@@ -25,6 +25,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod batch;
+pub mod chain_risk;
 pub mod cuda;
 mod iv_simd;
 pub mod mc;
@@ -36,6 +37,7 @@ pub use batch::{
     Backend, BatchError, CHUNK, DeviceChoice, FirstOrderBatch, GreeksBatch, IvBatch, IvInput,
     OptionBatch, Scales, Status,
 };
+pub use chain_risk::{ChainBook, ChainBookColumns, ChainRisk};
 pub use mc::{McBook, McJumps, McTail, TailRow, TailSpec};
 pub use single::{GreeksBatchF32, OptionBatchF32};
 

@@ -104,7 +104,7 @@ pub struct McBook<'a> {
 }
 
 impl McBook<'_> {
-    fn check(&self) -> Result<(), BatchError> {
+    pub(crate) fn check(&self) -> Result<(), BatchError> {
         let nu = self.spot.len();
         check_lengths(nu, &[("vol", self.vol.len()), ("drift", self.drift.len())])?;
         check_lengths(nu * nu, &[("cholesky", self.cholesky.len())])?;

@@ -230,3 +230,122 @@ fn iv_and_the_chain_through_the_staging_pipeline_match_the_cpu() {
     }
     assert_eq!(gpu.fallbacks(), 0);
 }
+
+/// A chain's risk in one device call (`Backend::chain_risk`: IV, price + Greeks, the book's
+/// volatilities and values gathered on the device, Monte Carlo, tail) against the CPU: the
+/// chain's statuses and values as `iv_and_greeks_into` checks them, each position's volatility
+/// within 1e-12 of the CPU's (or repricing its quote) and value now within the Greeks
+/// tolerance, a position whose quote the device leaves to the CPU (region 1, far out of the
+/// money) solved there, and the run's VaR and mean P&L those of the CPU's paths.
+#[test]
+fn a_chain_risk_run_on_the_device_matches_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Backend::cpu(None).unwrap();
+    let n = 300_007;
+    let mut c = Columns::new(n, 0x5851_f42d_4c95_7f2d);
+    // A far out-of-the-money short-dated call (h < −12): the device's initial guess leaves it.
+    let far = 10;
+    (c.spot[far], c.strike[far], c.years[far], c.vol[far]) = (100.0, 140.0, 0.02, 0.1);
+    c.kind[far] = OptionType::Call;
+    let price = cpu.greeks(&c.batch()).unwrap().price;
+    // Positions on chain quotes (spot 100) spread over the chain, and the far one.
+    let mut option_quote: Vec<usize> = (0..n)
+        .filter(|&i| c.spot[i] == 100.0 && i % 7 != 3)
+        .step_by(6_000)
+        .take(49)
+        .collect();
+    option_quote.push(far);
+    let no = option_quote.len();
+    let option_underlying = vec![0usize; no];
+    let option_quantity: Vec<f64> = (0..no)
+        .map(|o| if o % 2 == 0 { -100.0 } else { 100.0 })
+        .collect();
+    let cb = wheelhouse_compute::ChainBook {
+        quotes: c.iv_input(&price),
+        spot: &[100.0],
+        vol: &[0.3],
+        drift: &[0.04],
+        cholesky: &[1.0],
+        stock_underlying: &[0],
+        stock_quantity: &[500.0],
+        option_quote: &option_quote,
+        option_underlying: &option_underlying,
+        option_quantity: &option_quantity,
+        seed: 7,
+        steps: 21,
+        dt: 1.0 / 252.0,
+        vol_shock: 0.01,
+        vol_of_vol: 0.0,
+        jumps: None,
+    };
+    let spec = wheelhouse_compute::TailSpec {
+        confidence: 0.99,
+        batches: 20,
+    };
+    let paths = 200_000;
+    let (mut g_iv, mut g_greeks) = (IvBatch::default(), poisoned_greeks(n));
+    let g = gpu
+        .chain_risk(&cb, &mut g_iv, &mut g_greeks, paths, &spec, &mut |_| {})
+        .unwrap();
+    let (mut c_iv, mut c_greeks) = (IvBatch::default(), GreeksBatch::default());
+    let r = cpu
+        .chain_risk(&cb, &mut c_iv, &mut c_greeks, paths, &spec, &mut |_| {})
+        .unwrap();
+    assert!(r.tail.is_none());
+    assert_eq!(gpu.fallbacks(), 0, "the device ran the chain");
+    assert_statuses(&g_iv.status, &c_iv.status, "chain risk: IV");
+    let at_iv = OptionBatch {
+        volatility: &g_iv.implied_volatility,
+        ..c.batch()
+    };
+    let mut want_g = cpu.greeks(&at_iv).unwrap();
+    for (w, s) in want_g.status.iter_mut().zip(&c_iv.status) {
+        if !s.is_ok() {
+            *w = s.clone();
+        }
+    }
+    assert_greeks_match(&c, &g_greeks, &want_g, "chain risk: Greeks");
+    let (gc, cc) = (&g.columns, &r.columns);
+    for (o, &q) in option_quote.iter().enumerate() {
+        let (a, b) = (gc.vol[o], cc.vol[o]);
+        assert!(
+            (a - b).abs() <= 1e-12 * b,
+            "position {o} (quote {q}): σ {a} vs {b}"
+        );
+        let (a, b) = (gc.value_now[o], cc.value_now[o]);
+        assert!(
+            (a - b).abs() <= 1e-13 * b.abs() + 1e-15 * c.strike[q],
+            "position {o} (quote {q}): value {a} vs {b}"
+        );
+    }
+    // The run against the CPU's paths: VaR (the ⌈α·m⌉-th smallest loss) and the mean.
+    let mut pnl = vec![0.0; paths];
+    cpu.mc_pnl(&cb.book(cc), 0, &mut pnl).unwrap();
+    let mut loss: Vec<f64> = pnl.iter().map(|p| -p).collect();
+    loss.sort_by(f64::total_cmp);
+    let k = ((spec.confidence * paths as f64).ceil() as usize).max(1);
+    let cpu_var = loss[k - 1];
+    let tail = g.tail.expect("the device's tail");
+    let gpu_var = match tail.rows.last() {
+        Some(row) => row.var,
+        None => {
+            let mut l: Vec<f64> = tail.pnl.iter().map(|p| -p).collect();
+            l.sort_by(f64::total_cmp);
+            l[l.len() - (paths - k) - 1]
+        }
+    };
+    let scale = 500.0 * 100.0;
+    assert!(
+        (gpu_var - cpu_var).abs() <= 1e-9 * scale,
+        "VaR {gpu_var} vs the CPU's {cpu_var}"
+    );
+    let (gm, cm) = (
+        tail.pnl_sum / paths as f64,
+        pnl.iter().sum::<f64>() / paths as f64,
+    );
+    assert!((gm - cm).abs() <= 1e-9 * scale, "mean P&L {gm} vs {cm}");
+    eprintln!(
+        "chain risk: {n} quotes, {no} positions, {paths} paths: VaR {gpu_var} (CPU {cpu_var}), \
+         mean {gm} (CPU {cm})"
+    );
+}

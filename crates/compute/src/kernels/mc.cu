@@ -193,3 +193,29 @@ extern "C" __global__ void mc_pnl(
 #undef ZSUM
 #undef SPOT
 }
+
+// A book whose options are quotes of a chain solved on the device (bsm_iv, then bsm_greeks at
+// its volatilities): option o's volatility plus the run's shock and its value now, the model
+// price of quote quote[o], written into the book's columns at vol_at and value_at (the
+// layout mc_pnl reads); picked[2o], picked[2o + 1] = the volatility and the value, flag[o] = 1
+// where either kernel left the quote to the CPU (the host solves and patches those).
+extern "C" __global__ void mc_book_from_chain(int n_opt, const int* __restrict__ quote,
+                                              const double* __restrict__ iv,
+                                              const int* __restrict__ iv_status,
+                                              const double* __restrict__ price,
+                                              const int* __restrict__ price_status,
+                                              double vol_shock, double* __restrict__ book,
+                                              int vol_at, int value_at,
+                                              double* __restrict__ picked, int* __restrict__ flag) {
+    int o = blockIdx.x * blockDim.x + threadIdx.x;
+    if (o >= n_opt) return;
+    int q = quote[o];
+    bool ok = iv_status[q] == 0 && price_status[q] == 0;
+    double v = ok ? iv[q] : 0.0;
+    double p = ok ? price[q] : 0.0;
+    book[vol_at + o] = v + vol_shock;
+    book[value_at + o] = p;
+    picked[2 * o] = v;
+    picked[2 * o + 1] = p;
+    flag[o] = ok ? 0 : 1;
+}
