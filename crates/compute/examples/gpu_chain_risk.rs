@@ -3,10 +3,10 @@
 //! it, and a Monte Carlo run (21 daily steps, 99 % VaR with batch-means errors) of a book of
 //! short and long options on quotes of that chain plus shares.
 //!
-//! * `resident`: `Backend::chain_risk` on the device — the quotes go up once, the positions'
-//!   volatilities and values are gathered on the device, the chain's outputs come back once;
-//! * `separate`: `iv_and_greeks_into` (staged through pinned memory), the book assembled on the
-//!   host from its outputs, then `mc_tail` (the book uploaded again);
+//! * `chain_risk`: `Backend::chain_risk`, one call (with `WHEELHOUSE_GPU_STAGING=0`: the
+//!   chain's columns kept whole on the device and the positions' values gathered there);
+//! * `separate`: `iv_and_greeks_into`, the book assembled on the host from its outputs, then
+//!   `mc_tail`;
 //! * `cpu`: the same on the CPU pool, with the paths' P&L reduced on the host.
 //!
 //! `gpu_chain_risk [quotes=1000000] [paths=1000000] [positions=50] [threads] [reps=5]` prints
@@ -157,7 +157,7 @@ fn main() {
         .fold(0.0f64, f64::max);
     let same_as_separate = resident.columns == separate_cols;
     println!(
-        "{{\"quotes\":{n},\"paths\":{paths},\"positions\":{no},\"cpu_threads\":{},\"resident_s\":{resident_s:.6},\"separate_s\":{separate_s:.6},\"cpu_s\":{cpu_s:.6},\"separate_over_resident\":{:.3},\"cpu_over_resident\":{:.2},\"var_resident\":{resident_var},\"var_separate\":{separate_var},\"var_cpu\":{cpu_var},\"var_rel_diff_cpu\":{:.3e},\"position_vol_max_rel_diff_cpu\":{vol_diff:.3e},\"columns_same_as_separate\":{same_as_separate},\"fallbacks\":{}}}",
+        "{{\"quotes\":{n},\"paths\":{paths},\"positions\":{no},\"cpu_threads\":{},\"chain_risk_s\":{resident_s:.6},\"separate_s\":{separate_s:.6},\"cpu_s\":{cpu_s:.6},\"separate_over_chain_risk\":{:.3},\"cpu_over_chain_risk\":{:.2},\"var_chain_risk\":{resident_var},\"var_separate\":{separate_var},\"var_cpu\":{cpu_var},\"var_rel_diff_cpu\":{:.3e},\"position_vol_max_rel_diff_cpu\":{vol_diff:.3e},\"columns_same_as_separate\":{same_as_separate},\"fallbacks\":{}}}",
         cpu.threads(),
         separate_s / resident_s,
         cpu_s / resident_s,

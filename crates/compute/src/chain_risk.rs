@@ -2,12 +2,14 @@
 //! and a Monte Carlo run of a book whose option positions are quotes of that chain, valued
 //! now and revalued at the horizon at those volatilities ([`Backend::chain_risk`]).
 //!
-//! On a GPU the stages share the device: the quotes go up once, `bsm_iv` writes the
-//! volatilities, `bsm_greeks` prices the chain at them, a gather kernel copies each position's
-//! volatility (plus the run's shock) and model price into the book's columns, and `mc_pnl`
-//! with the tail kernels reduces the run — no volatility or price travels back to the host
-//! and up again between the stages. The chain's outputs come back for the caller once. On the
-//! CPU it is [`Backend::iv_and_greeks_into`], the book assembled from its outputs, then the
+//! On a GPU the chain goes through the pinned two-lane pipeline of [`Backend::iv_and_greeks_into`]
+//! (per chunk, `bsm_iv` then `bsm_greeks` on its volatilities, which stay on the device between
+//! the two); its outputs come back once, as the caller wants them anyway; the positions' few
+//! volatilities and values are picked from them and go up with the book, whose run `mc_pnl`
+//! and the tail kernels reduce on the device. (With `WHEELHOUSE_GPU_STAGING=0` the chain's
+//! columns stay whole on the device and a kernel, `mc_book_from_chain`, gathers the positions'
+//! values there; the pageable copies make that 1.4–1.7× slower: BENCHMARKS.md.) On the CPU it
+//! is [`Backend::iv_and_greeks_into`], the book assembled from its outputs, then the
 //! caller's Monte Carlo ([`ChainRisk::tail`] is `None`: run [`Backend::mc_pnl`] on
 //! [`ChainBook::book`]). Either way a position's volatility is its quote's implied volatility
 //! and its value now is the quote's model price at that volatility (the quote's price to the

@@ -197,10 +197,10 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     }
     /// [`crate::Backend::chain_risk`] on the device: the chain's implied volatilities and
     /// price + Greeks into `iv` and `greeks` (already sized; returns the elements left to the
-    /// CPU, as [`Accelerator::iv_greeks`]), each option position's volatility and value now
-    /// taken from its quote's on the device into `columns.vol` and `columns.value_now` (a
-    /// quote the device left is solved by the CPU's scalar solver), and the run of `paths`
-    /// paths reduced to its tail as [`Accelerator::mc_tail`] does.
+    /// CPU, as [`Accelerator::iv_greeks`]), each option position's volatility and value now,
+    /// its quote's, into `columns.vol` and `columns.value_now` (a quote the device left is
+    /// solved by the CPU's scalar solver), and the run of `paths` paths reduced to its tail as
+    /// [`Accelerator::mc_tail`] does.
     ///
     /// # Errors
     /// Why it could not, as text (the caller runs the whole chain on the CPU).
@@ -2065,6 +2065,35 @@ impl Accelerator for CudaDevice {
     ) -> Result<(Vec<usize>, crate::McTail), String> {
         let input = &chain.quotes;
         let n = input.len().map_err(|e| e.to_string())?;
+        if staging_enabled() {
+            // The chain through the pinned two-lane pipeline (IV then price + Greeks per chunk,
+            // the volatilities staying on the device between the two), its outputs back to the
+            // caller as they must come anyway; the book's few volatilities and values picked
+            // from them go up with the book. 1.4–1.7× faster than keeping whole columns
+            // resident from pageable memory and gathering on the device (the path below,
+            // `WHEELHOUSE_GPU_STAGING=0`; BENCHMARKS.md, 2026-12-03, sixth session).
+            let flagged = {
+                let mut cols: Vec<&mut [f64]> = std::iter::once(&mut iv.implied_volatility)
+                    .chain(greeks.columns_mut())
+                    .map(Vec::as_mut_slice)
+                    .collect();
+                self.staged(Job::IvGreeks, &host_columns(input), &mut cols)?
+            };
+            for (o, &q) in chain.option_quote.iter().enumerate() {
+                let (v, p) = if flagged.binary_search(&q).is_ok() {
+                    crate::chain_risk::solve_quote(input, q).map_err(|st| {
+                        format!("option position {o}: quote {q} has no volatility ({st:?})")
+                    })?
+                } else {
+                    (iv.implied_volatility[q], greeks.price[q])
+                };
+                columns.vol[o] = v;
+                columns.value_now[o] = p;
+            }
+            let db = McDeviceBook::upload(&self.stream, &chain.book(columns))?;
+            let tail = self.tail_run(&db, paths, spec, per_launch, progress)?;
+            return Ok((flagged, tail));
+        }
         self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
