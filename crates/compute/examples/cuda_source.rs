@@ -1,7 +1,8 @@
 //! Prints a device module's source exactly as NVRTC compiles it (coefficient tables
 //! included), for reading or for compiling it by hand: `cargo run -p wheelhouse-compute
 //! --example cuda_source > module.cu` (the main module), or with `american [fast|accurate]`
-//! the American kernels for those engine settings (default accurate).
+//! the American kernels for those engine settings (default accurate), or with `iv` the
+//! implied-volatility kernel alone.
 
 use wheelhouse_pricing::american::AmericanSettings;
 
@@ -20,6 +21,8 @@ fn main() {
                 std::process::exit(2);
             }
         }
+    } else if args.get(1).is_some_and(|a| a == "iv") {
+        print!("{}", wheelhouse_compute::cuda::iv_kernel_source());
     } else {
         print!("{}", wheelhouse_compute::cuda::module_source());
     }

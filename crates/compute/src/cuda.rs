@@ -273,8 +273,10 @@ pub struct CudaDevice {
     /// `GREEKS_PER_THREAD` of the compiled module.
     greeks_per_thread: u32,
     iv: CudaFunction,
-    /// The American kernels per engine setting, compiled (or read from the cache) on first use.
-    american: std::sync::Mutex<Vec<(AmericanSettings, Arc<AmericanKernels>)>>,
+    /// The American kernels per engine setting, compiled (or read from the cache) on first use:
+    /// a slot per setting, so that a compile (seconds, cold) holds up only the callers that
+    /// wait for the same kernels.
+    american: std::sync::Mutex<Vec<(AmericanSettings, Arc<AmericanSlot>)>>,
     /// Pinned staging for host batches ([`CudaDevice::staged`]), made on first use.
     staging: std::sync::Mutex<Option<Staging>>,
     name: String,
@@ -556,6 +558,9 @@ struct AmericanKernels {
     combine: CudaFunction,
     iv: CudaFunction,
 }
+
+/// One engine setting's American kernels, once compiled.
+type AmericanSlot = std::sync::Mutex<Option<Arc<AmericanKernels>>>;
 
 /// American evaluations per option for price + Greeks (`AM_VARIANTS` in kernels/american.cu).
 const AMERICAN_VARIANTS: usize = 7;
@@ -1487,11 +1492,26 @@ impl CudaDevice {
         &self,
         settings: &AmericanSettings,
     ) -> Result<Arc<AmericanKernels>, String> {
-        let mut cache = self
-            .american
+        let slot = {
+            let mut cache = self
+                .american
+                .lock()
+                .map_err(|_| "American kernel cache poisoned".to_string())?;
+            match cache.iter().find(|(st, _)| st == settings) {
+                Some((_, slot)) => Arc::clone(slot),
+                None => {
+                    let slot = Arc::new(AmericanSlot::default());
+                    cache.push((*settings, Arc::clone(&slot)));
+                    slot
+                }
+            }
+        };
+        // Only this setting's slot is held while its kernels compile; a failure leaves it empty
+        // for the next caller to try again.
+        let mut kernels = slot
             .lock()
             .map_err(|_| "American kernel cache poisoned".to_string())?;
-        if let Some((_, k)) = cache.iter().find(|(st, _)| st == settings) {
+        if let Some(k) = kernels.as_ref() {
             return Ok(Arc::clone(k));
         }
         let started = std::time::Instant::now();
@@ -1516,7 +1536,7 @@ impl CudaDevice {
             started.elapsed().as_secs_f64(),
             if from_cache { "cached" } else { "compiled" }
         );
-        cache.push((*settings, Arc::clone(&k)));
+        *kernels = Some(Arc::clone(&k));
         Ok(k)
     }
 
