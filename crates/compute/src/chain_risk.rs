@@ -101,6 +101,29 @@ impl<'a> ChainBook<'a> {
                 ("option_quantity", self.option_quantity.len()),
             ],
         )?;
+        let nu = self.spot.len();
+        for (i, ((&s, &v), &d)) in self.spot.iter().zip(self.vol).zip(self.drift).enumerate() {
+            if !(s > 0.0 && s.is_finite() && v >= 0.0 && v.is_finite() && d.is_finite()) {
+                return Err(BatchError::Invalid(format!(
+                    "underlying {i}: spot {s}, vol {v}, drift {d} (spot > 0, vol ≥ 0, all finite)"
+                )));
+            }
+        }
+        if !(self.vol_shock.is_finite() && self.vol_of_vol >= 0.0 && self.vol_of_vol.is_finite()) {
+            return Err(BatchError::Invalid(format!(
+                "vol shock {} / vol of vol {} (finite, vol of vol ≥ 0)",
+                self.vol_shock, self.vol_of_vol
+            )));
+        }
+        if let Some(j) = self.jumps
+            && !(j.intensity >= 0.0
+                && j.intensity.is_finite()
+                && j.mean.is_finite()
+                && j.sd >= 0.0
+                && j.sd.is_finite())
+        {
+            return Err(BatchError::Invalid(format!("jump parameters {j:?}")));
+        }
         let mut c = ChainBookColumns {
             kind: Vec::with_capacity(no),
             strike: Vec::with_capacity(no),
@@ -121,14 +144,17 @@ impl<'a> ChainBook<'a> {
                     "option position {o}: quote {q} of a chain of {n}"
                 )));
             }
-            if let Some(&s) = self.spot.get(u) {
-                let qs = self.quotes.spot[q];
-                let same = (qs - s).abs() <= 1e-12 * s.abs();
-                if !same {
-                    return Err(BatchError::Invalid(format!(
-                        "option position {o}: quote {q}'s spot {qs} is not underlying {u}'s {s}"
-                    )));
-                }
+            let Some(&s) = self.spot.get(u) else {
+                return Err(BatchError::Invalid(format!(
+                    "option position {o}: underlying {u} of {nu}"
+                )));
+            };
+            let qs = self.quotes.spot[q];
+            let same = (qs - s).abs() <= 1e-12 * s.abs();
+            if !same {
+                return Err(BatchError::Invalid(format!(
+                    "option position {o}: quote {q}'s spot {qs} is not underlying {u}'s {s}"
+                )));
             }
             if self
                 .quotes
@@ -196,9 +222,11 @@ impl Backend {
     /// The implied volatility of every quote of `chain.quotes` into `iv`, price + Greeks at
     /// it into `greeks` (as [`Backend::iv_and_greeks_into`]), and a Monte Carlo run of the
     /// book of `chain`, each option position valued at its quote's implied volatility (module
-    /// notes). On a GPU the whole run stays on the device and [`ChainRisk::tail`] is its
-    /// tail, as [`Backend::mc_tail`] gives it; any device error falls back to the CPU (logged
-    /// and counted), where `tail` is `None` and the caller runs the paths.
+    /// notes). On a GPU [`ChainRisk::tail`] is the run's tail as [`Backend::mc_tail`] gives
+    /// it; on the CPU, or after a device error (logged and counted; the CPU then solves the
+    /// chain and the run may still go to the device as [`Backend::mc_tail`] sends it), `tail`
+    /// is what [`Backend::mc_tail`] returns: `None` means the caller runs the paths. A chain
+    /// with American quotes is solved on the CPU (the American engine), its run as above.
     ///
     /// # Errors
     /// Columns of different lengths, a position on a missing quote or underlying, a quote
@@ -216,8 +244,8 @@ impl Backend {
     ) -> Result<ChainRisk, BatchError> {
         let mut columns = chain.terms()?;
         chain.book(&columns).check()?;
-        let n = chain.quotes.len()?;
-        if let Some((a, per_launch)) = self.chain_device(n, paths) {
+        if let Some((a, per_launch)) = self.chain_device(chain, paths) {
+            let n = chain.quotes.len()?;
             iv.implied_volatility.resize(n, f64::NAN);
             iv.status.resize(n, Status::Ok);
             greeks.resize(n);
@@ -233,10 +261,22 @@ impl Backend {
             ) {
                 Ok((flagged, tail)) => {
                     self.finish_chain_on_device(&chain.quotes, &flagged, iv, greeks);
-                    return Ok(ChainRisk {
-                        columns,
-                        tail: Some(tail),
-                    });
+                    if let Some(tail) = tail {
+                        return Ok(ChainRisk {
+                            columns,
+                            tail: Some(tail),
+                        });
+                    }
+                    // A position's quote has no volatility: the CPU's error for it.
+                    for (o, &q) in chain.option_quote.iter().enumerate() {
+                        if !iv.status[q].is_ok() {
+                            return Err(unsolved(o, q, &iv.status[q]));
+                        }
+                        if !greeks.status[q].is_ok() {
+                            return Err(unsolved(o, q, &greeks.status[q]));
+                        }
+                    }
+                    self.count_fallback(a.as_ref(), "chain risk: no tail and no failed quote");
                 }
                 Err(why) => self.count_fallback(a.as_ref(), &why),
             }
@@ -256,18 +296,26 @@ impl Backend {
         Ok(ChainRisk { columns, tail })
     }
 
-    /// The accelerator for a chain run of `quotes` quotes and `paths` paths, with the paths
-    /// per launch: where the Monte Carlo run goes to the device (the chain's quotes go with
-    /// it however few: they are one upload and two launches).
+    /// The accelerator for a chain run of `paths` paths, with the paths per launch: where the
+    /// Monte Carlo run goes to the device (the chain's quotes go with it however few: they
+    /// are one upload and two launches), the device has the chain run, the chain is all
+    /// European (the device's IV kernel is; the CPU values American quotes with the American
+    /// engine) and the book within the Monte Carlo kernel's underlyings.
     fn chain_device(
         &self,
-        quotes: usize,
+        chain: &ChainBook<'_>,
         paths: usize,
     ) -> Option<(&std::sync::Arc<dyn cuda::Accelerator>, usize)> {
-        if quotes == 0 {
+        if chain.quotes.is_empty()
+            || chain.spot.len() > cuda::MC_MAX_UNDERLYINGS
+            || chain
+                .quotes
+                .style
+                .is_some_and(|st| st.iter().any(|s| *s != ExerciseStyle::European))
+        {
             return None;
         }
-        self.paths_device(paths)
+        self.paths_device(paths).filter(|(a, _)| a.has_chain_risk())
     }
 }
 

@@ -195,12 +195,18 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<usize>, String> {
         Err("no implied-volatility kernel".into())
     }
-    /// [`crate::Backend::chain_risk`] on the device: the chain's implied volatilities and
-    /// price + Greeks into `iv` and `greeks` (already sized; returns the elements left to the
-    /// CPU, as [`Accelerator::iv_greeks`]), each option position's volatility and value now,
-    /// its quote's, into `columns.vol` and `columns.value_now` (a quote the device left is
-    /// solved by the CPU's scalar solver), and the run of `paths` paths reduced to its tail as
-    /// [`Accelerator::mc_tail`] does.
+    /// Whether [`Accelerator::chain_risk`] is implemented.
+    fn has_chain_risk(&self) -> bool {
+        false
+    }
+    /// [`crate::Backend::chain_risk`] on the device, for an all-European chain: the chain's
+    /// implied volatilities and price + Greeks into `iv` and `greeks` (already sized; returns
+    /// the elements left to the CPU, as [`Accelerator::iv_greeks`]), each option position's
+    /// volatility and value now, its quote's, into `columns.vol` and `columns.value_now` (a
+    /// quote the device left is solved by the CPU's scalar solver), and the run of `paths`
+    /// paths reduced to its tail as [`Accelerator::mc_tail`] does — or no tail, and no run,
+    /// when a position's quote has no volatility (the caller reports it from the chain's
+    /// statuses).
     ///
     /// # Errors
     /// Why it could not, as text (the caller runs the whole chain on the CPU).
@@ -215,7 +221,7 @@ pub trait Accelerator: Send + Sync + std::fmt::Debug {
         _spec: &crate::TailSpec,
         _per_launch: usize,
         _progress: &mut dyn FnMut(u64),
-    ) -> Result<(Vec<usize>, crate::McTail), String> {
+    ) -> Result<(Vec<usize>, Option<crate::McTail>), String> {
         Err("no chain risk run".into())
     }
 }
@@ -2072,6 +2078,10 @@ impl Accelerator for CudaDevice {
         self.tail_run(&db, paths, spec, per_launch, progress)
     }
 
+    fn has_chain_risk(&self) -> bool {
+        true
+    }
+
     fn chain_risk(
         &self,
         chain: &crate::ChainBook<'_>,
@@ -2082,9 +2092,25 @@ impl Accelerator for CudaDevice {
         spec: &crate::TailSpec,
         per_launch: usize,
         progress: &mut dyn FnMut(u64),
-    ) -> Result<(Vec<usize>, crate::McTail), String> {
+    ) -> Result<(Vec<usize>, Option<crate::McTail>), String> {
         let input = &chain.quotes;
         let n = input.len().map_err(|e| e.to_string())?;
+        // What the gather and the book's upload rely on (`Backend::chain_risk` checked it; this
+        // method is public).
+        let no = chain.option_quote.len();
+        if chain.option_quote.iter().any(|&q| q >= n)
+            || columns.vol.len() != no
+            || columns.value_now.len() != no
+            || columns.kind.len() != no
+        {
+            return Err("chain risk: a position's quote or column is out of range".into());
+        }
+        if chain.spot.len() > MC_MAX_UNDERLYINGS {
+            return Err(format!(
+                "{} underlyings: the kernel handles {MC_MAX_UNDERLYINGS}",
+                chain.spot.len()
+            ));
+        }
         if staging_enabled() {
             // The chain through the pinned two-lane pipeline (IV then price + Greeks per chunk,
             // the volatilities staying on the device between the two), its outputs back to the
@@ -2101,9 +2127,11 @@ impl Accelerator for CudaDevice {
             };
             for (o, &q) in chain.option_quote.iter().enumerate() {
                 let (v, p) = if flagged.binary_search(&q).is_ok() {
-                    crate::chain_risk::solve_quote(input, q).map_err(|st| {
-                        format!("option position {o}: quote {q} has no volatility ({st:?})")
-                    })?
+                    match crate::chain_risk::solve_quote(input, q) {
+                        Ok(vp) => vp,
+                        // The caller reports it from the chain's statuses.
+                        Err(_) => return Ok((flagged, None)),
+                    }
                 } else {
                     (iv.implied_volatility[q], greeks.price[q])
                 };
@@ -2112,7 +2140,7 @@ impl Accelerator for CudaDevice {
             }
             let db = McDeviceBook::upload(&self.stream, &chain.book(columns))?;
             let tail = self.tail_run(&db, paths, spec, per_launch, progress)?;
-            return Ok((flagged, tail));
+            return Ok((flagged, Some(tail)));
         }
         self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
@@ -2124,8 +2152,9 @@ impl Accelerator for CudaDevice {
         let (outs, d_g_status) = self.launch_greeks(&d, &d_iv)?;
         // The book, its volatilities and values gathered from the chain's outputs.
         let mut db = McDeviceBook::upload(s, &chain.book(columns))?;
-        let no = chain.option_quote.len();
+        let mut unsolved = false;
         if no > 0 {
+            debug_assert!(db.f_at[BOOK_VOL].1 == no && db.f_at[BOOK_VALUE].1 == no);
             let quote: Vec<i32> = chain
                 .option_quote
                 .iter()
@@ -2167,9 +2196,13 @@ impl Accelerator for CudaDevice {
                 if flag[o] != 0 {
                     // A quote the device left: the CPU's solver, patched into the book.
                     let q = chain.option_quote[o];
-                    (v, p) = crate::chain_risk::solve_quote(input, q).map_err(|st| {
-                        format!("option position {o}: quote {q} has no volatility ({st:?})")
-                    })?;
+                    match crate::chain_risk::solve_quote(input, q) {
+                        Ok(vp) => (v, p) = vp,
+                        Err(_) => {
+                            unsolved = true;
+                            continue;
+                        }
+                    }
                     let vs = [v + chain.vol_shock];
                     s.memcpy_htod(&vs, &mut db.f.slice_mut(vol_at + o..vol_at + o + 1))
                         .map_err(e)?;
@@ -2189,7 +2222,6 @@ impl Accelerator for CudaDevice {
         let iv_status = s.clone_dtoh(&d_iv_status).map_err(e)?;
         let g_status = s.clone_dtoh(&d_g_status).map_err(e)?;
         drop((d, d_p, d_iv, d_iv_status, outs, d_g_status));
-        let tail = self.tail_run(&db, paths, spec, per_launch, progress)?;
         let flagged = iv_status
             .iter()
             .zip(&g_status)
@@ -2197,7 +2229,12 @@ impl Accelerator for CudaDevice {
             .filter(|(_, (a, b))| **a != 0 || **b != 0)
             .map(|(i, _)| i)
             .collect();
-        Ok((flagged, tail))
+        if unsolved {
+            // The caller reports it from the chain's statuses.
+            return Ok((flagged, None));
+        }
+        let tail = self.tail_run(&db, paths, spec, per_launch, progress)?;
+        Ok((flagged, Some(tail)))
     }
 }
 

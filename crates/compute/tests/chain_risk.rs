@@ -16,8 +16,8 @@ use wheelhouse_compute::{
     McTail, Status, TailSpec,
 };
 use wheelhouse_core::{ExerciseStyle, OptionType};
-use wheelhouse_pricing::BsmInputs;
 use wheelhouse_pricing::black::bsm_price_unchecked;
+use wheelhouse_pricing::{BsmInputs, PricingError};
 use wheelhouse_testkit::random::uniforms;
 
 /// Quotes of two underlyings (spots 100 and 40): calls and puts, strikes 70–130 % of spot,
@@ -265,6 +265,14 @@ fn bad_books_are_named() {
         e.contains("option position 1") && e.contains("quote 10000"),
         "{e}"
     );
+    // An underlying past the book's.
+    let mut book = Book::new(&chain);
+    book.option_underlying[4] = 7;
+    let e = err(&book, &chain).to_string();
+    assert!(
+        e.contains("option position 4") && e.contains("underlying 7"),
+        "{e}"
+    );
     // A quote on another underlying than the position's.
     let mut book = Book::new(&chain);
     book.option_underlying[0] = 1;
@@ -314,6 +322,9 @@ impl Accelerator for FakeChainDevice {
     fn mc_pnl(&self, _book: &McBook<'_>, _first: u64, _out: &mut [f64]) -> Result<(), String> {
         Err("no Monte Carlo".into())
     }
+    fn has_chain_risk(&self) -> bool {
+        true
+    }
     fn chain_risk(
         &self,
         chain: &ChainBook<'_>,
@@ -324,7 +335,7 @@ impl Accelerator for FakeChainDevice {
         _spec: &TailSpec,
         _per_launch: usize,
         _progress: &mut dyn FnMut(u64),
-    ) -> Result<(Vec<usize>, McTail), String> {
+    ) -> Result<(Vec<usize>, Option<McTail>), String> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if self.fails {
             return Err("injected fault: launch failed".into());
@@ -332,14 +343,27 @@ impl Accelerator for FakeChainDevice {
         let cpu = Backend::cpu(Some(1)).unwrap();
         cpu.iv_and_greeks_into(&chain.quotes, iv, greeks)
             .map_err(|e| e.to_string())?;
+        // As a device: every 5th quote and every one the CPU fails left to the CPU (poisoned),
+        // statuses not written (the dispatcher sets them).
+        let flagged: Vec<usize> = (0..iv.status.len())
+            .filter(|&i| i % 5 == 0 || !iv.status[i].is_ok() || !greeks.status[i].is_ok())
+            .collect();
         for (o, &q) in chain.option_quote.iter().enumerate() {
+            if !iv.status[q].is_ok() {
+                return Ok((flagged, None));
+            }
             columns.vol[o] = iv.implied_volatility[q];
             columns.value_now[o] = greeks.price[q];
         }
-        let flagged: Vec<usize> = (0..iv.status.len()).step_by(5).collect();
+        let stale = Status::failed(PricingError::InvalidInput {
+            field: "stale",
+            value: 0.0,
+            reason: "a status the device never wrote",
+        });
+        iv.status.fill(stale.clone());
+        greeks.status.fill(stale);
         for &i in &flagged {
             iv.implied_volatility[i] = -3.0;
-            iv.status[i] = Status::Ok;
             greeks.price[i] = -3.0;
         }
         let mut pnl = vec![0.0; paths];
@@ -353,7 +377,7 @@ impl Accelerator for FakeChainDevice {
             pnl,
             rows: Vec::new(),
         };
-        Ok((flagged, tail))
+        Ok((flagged, Some(tail)))
     }
 }
 
@@ -406,4 +430,47 @@ fn a_device_run_is_finished_on_the_cpu_and_a_failing_one_falls_back() {
     assert_same_chain(&(iv2, g2), &(iv0, g0), "fallback");
     assert_eq!(r2.columns, r0.columns);
     assert!(r2.tail.is_none());
+}
+
+#[test]
+fn american_quotes_keep_the_chain_on_the_cpu_and_bad_quotes_are_the_cpus_errors() {
+    let chain = Chain::new(100, 0xc4a4);
+    let book = Book::new(&chain);
+    let cpu = Backend::cpu(Some(2)).unwrap();
+    // An American quote no position holds: the device's IV kernel is European, so the chain
+    // stays on the CPU (the American engine values that quote).
+    let mut am = Chain::new(100, 0xc4a4);
+    am.style[1] = ExerciseStyle::American;
+    assert!(!book.option_quote.contains(&1));
+    let fake = Arc::new(FakeChainDevice {
+        fails: false,
+        calls: AtomicU64::new(0),
+    });
+    let dev = Backend::cpu(Some(2))
+        .unwrap()
+        .with_accelerator(fake.clone());
+    let (iv_d, g_d, r_d) = run(&dev, &book.chain_book(&am), 2_000).unwrap();
+    let (iv_c, g_c, r_c) = run(&cpu, &book.chain_book(&am), 2_000).unwrap();
+    assert_eq!(
+        fake.calls.load(Ordering::Relaxed),
+        0,
+        "the device got an American chain"
+    );
+    assert_same_chain(&(iv_d, g_d), &(iv_c, g_c), "American chain");
+    assert_eq!(r_d.columns, r_c.columns);
+    // A position's quote without a volatility on the device: the CPU's error, not a fallback.
+    let mut bad = Chain::new(100, 0xc4a4);
+    bad.price[book.option_quote[2]] = -1.0;
+    // (The American chain's run counted one: the fake has no Monte Carlo tail.)
+    let before = dev.fallbacks();
+    let want = run(&cpu, &book.chain_book(&bad), 2_000)
+        .unwrap_err()
+        .to_string();
+    let got = run(&dev, &book.chain_book(&bad), 2_000)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(got, want);
+    assert!(got.contains("option position 2"), "{got}");
+    assert_eq!(fake.calls.load(Ordering::Relaxed), 1);
+    assert_eq!(dev.fallbacks(), before);
 }

@@ -283,7 +283,13 @@ fn a_chain_risk_run_on_the_device_matches_the_cpu() {
         batches: 20,
     };
     let paths = 200_000;
-    let (mut g_iv, mut g_greeks) = (IvBatch::default(), poisoned_greeks(n));
+    let (mut g_iv, mut g_greeks) = (
+        IvBatch {
+            implied_volatility: vec![POISON; n],
+            status: vec![Status::Ok; n],
+        },
+        poisoned_greeks(n),
+    );
     let g = gpu
         .chain_risk(&cb, &mut g_iv, &mut g_greeks, paths, &spec, &mut |_| {})
         .unwrap();
@@ -294,6 +300,25 @@ fn a_chain_risk_run_on_the_device_matches_the_cpu() {
     assert!(r.tail.is_none());
     assert_eq!(gpu.fallbacks(), 0, "the device ran the chain");
     assert_statuses(&g_iv.status, &c_iv.status, "chain risk: IV");
+    // The chain's volatilities: the CPU's, or (where an fp64 price barely determines σ) one
+    // that reprices the quote.
+    let repriced = {
+        let b = OptionBatch {
+            volatility: &g_iv.implied_volatility,
+            ..c.batch()
+        };
+        cpu.greeks(&b).unwrap().price
+    };
+    for i in 0..n {
+        let (a, b) = (g_iv.implied_volatility[i], c_iv.implied_volatility[i]);
+        if !c_iv.status[i].is_ok() {
+            assert!(a.is_nan() && b.is_nan(), "chain risk: element {i}");
+            continue;
+        }
+        let close = (a - b).abs() <= 1e-9 * b;
+        let reprices = (repriced[i] - price[i]).abs() <= 1e-10 * price[i] + 1e-300;
+        assert!(close || reprices, "chain risk: element {i}: σ {a} vs {b}");
+    }
     let at_iv = OptionBatch {
         volatility: &g_iv.implied_volatility,
         ..c.batch()
