@@ -432,6 +432,19 @@ impl IvInput<'_> {
     pub fn is_empty(&self) -> bool {
         self.kind.is_empty()
     }
+
+    /// Element `i`'s terms at `volatility` (its price and style aside).
+    pub fn at(&self, i: usize, volatility: f64) -> BsmInputs {
+        BsmInputs {
+            kind: self.kind[i],
+            spot: self.spot[i],
+            strike: self.strike[i],
+            years: self.years[i],
+            rate: self.rate[i],
+            dividend_yield: self.dividend_yield[i],
+            volatility,
+        }
+    }
 }
 
 /// Implied volatilities of a batch with a status per element.
@@ -1033,15 +1046,7 @@ impl Backend {
                 g.status[j] = Status::Failed(e);
                 continue;
             }
-            let e = BsmInputs {
-                kind: input.kind[j],
-                spot: input.spot[j],
-                strike: input.strike[j],
-                years: input.years[j],
-                rate: input.rate[j],
-                dividend_yield: input.dividend_yield[j],
-                volatility: v,
-            };
+            let e = input.at(j, v);
             match wheelhouse_pricing::black::validate_bsm(&e) {
                 Ok(()) => {
                     g.set(

@@ -116,11 +116,7 @@ impl<'a> ChainBook<'a> {
             )));
         }
         if let Some(j) = self.jumps
-            && !(j.intensity >= 0.0
-                && j.intensity.is_finite()
-                && j.mean.is_finite()
-                && j.sd >= 0.0
-                && j.sd.is_finite())
+            && !j.is_valid()
         {
             return Err(BatchError::Invalid(format!("jump parameters {j:?}")));
         }
@@ -327,15 +323,7 @@ pub(crate) fn solve_quote(quotes: &IvInput<'_>, q: usize) -> Result<(f64, f64), 
     if !st.is_ok() {
         return Err(st);
     }
-    let e = wheelhouse_pricing::BsmInputs {
-        kind: quotes.kind[q],
-        spot: quotes.spot[q],
-        strike: quotes.strike[q],
-        years: quotes.years[q],
-        rate: quotes.rate[q],
-        dividend_yield: quotes.dividend_yield[q],
-        volatility: v,
-    };
+    let e = quotes.at(q, v);
     wheelhouse_pricing::black::validate_bsm(&e).map_err(Status::failed)?;
     Ok((v, wheelhouse_pricing::black::bsm_greeks_unchecked(&e).price))
 }

@@ -2118,13 +2118,7 @@ impl Accelerator for CudaDevice {
             // from them go up with the book. 1.4–1.7× faster than keeping whole columns
             // resident from pageable memory and gathering on the device (the path below,
             // `WHEELHOUSE_GPU_STAGING=0`; BENCHMARKS.md, 2026-12-03, sixth session).
-            let flagged = {
-                let mut cols: Vec<&mut [f64]> = std::iter::once(&mut iv.implied_volatility)
-                    .chain(greeks.columns_mut())
-                    .map(Vec::as_mut_slice)
-                    .collect();
-                self.staged(Job::IvGreeks, &host_columns(input), &mut cols)?
-            };
+            let flagged = self.iv_greeks(input, iv, greeks)?;
             for (o, &q) in chain.option_quote.iter().enumerate() {
                 let (v, p) = if flagged.binary_search(&q).is_ok() {
                     match crate::chain_risk::solve_quote(input, q) {

@@ -52,6 +52,17 @@ pub struct McJumps {
     pub sd: f64,
 }
 
+impl McJumps {
+    /// Whether the parameters are usable: intensity and sd ≥ 0, all finite.
+    pub fn is_valid(&self) -> bool {
+        self.intensity >= 0.0
+            && self.intensity.is_finite()
+            && self.mean.is_finite()
+            && self.sd >= 0.0
+            && self.sd.is_finite()
+    }
+}
+
 /// A book and a path model, as parallel columns. Quantities are signed share equivalents
 /// (contracts × multiplier for options).
 #[derive(Debug, Clone, Copy)]

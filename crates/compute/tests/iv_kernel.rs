@@ -234,15 +234,7 @@ fn check(tag: &str, q: &Quotes) -> Option<(usize, usize, f64)> {
                 // Where vega is tiny (deep in the money) an fp64 price pins σ down only to
                 // about ε·price/vega: there two solvers may stop at different σ that both
                 // reprice the quote (tests/iv_simd.rs holds the CPU to the same allowance).
-                let inputs = BsmInputs {
-                    kind: q.kind[i],
-                    spot: q.spot[i],
-                    strike: q.strike[i],
-                    years: q.years[i],
-                    rate: q.rate[i],
-                    dividend_yield: q.dividend_yield[i],
-                    volatility: w,
-                };
+                let inputs = q.input().at(i, w);
                 let vega = bsm_greeks_unchecked(&inputs).vega;
                 let slack = 100.0 * f64::EPSILON * q.price[i] / vega.max(1e-300);
                 let err = (v - w).abs();

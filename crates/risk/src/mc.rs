@@ -116,6 +116,16 @@ pub struct Jumps {
     pub sd: f64,
 }
 
+impl From<Jumps> for McJumps {
+    fn from(j: Jumps) -> McJumps {
+        McJumps {
+            intensity: j.intensity,
+            mean: j.mean,
+            sd: j.sd,
+        }
+    }
+}
+
 /// Result of a run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct McResult {
@@ -310,11 +320,7 @@ pub fn simulate_with_progress(
         )));
     }
     if let Some(j) = s.jumps
-        && !(j.intensity >= 0.0
-            && j.intensity.is_finite()
-            && j.mean.is_finite()
-            && j.sd >= 0.0
-            && j.sd.is_finite())
+        && !McJumps::from(j).is_valid()
     {
         return Err(RiskError::Input(format!("jump parameters {j:?} invalid")));
     }
@@ -388,11 +394,7 @@ pub fn simulate_with_progress(
         dt: 1.0 / TRADING_DAYS,
         vol_shock: s.vol_shock,
         vol_of_vol: s.vol_of_vol,
-        jumps: s.jumps.map(|j| McJumps {
-            intensity: j.intensity,
-            mean: j.mean,
-            sd: j.sd,
-        }),
+        jumps: s.jumps.map(McJumps::from),
     };
     let started = std::time::Instant::now();
     let total = s.paths as u64;
