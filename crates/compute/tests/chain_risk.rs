@@ -247,54 +247,54 @@ fn on_the_cpu_positions_take_their_quotes_volatility_and_price() {
     assert!(pnl.iter().any(|p| *p != 0.0));
 }
 
+/// A change to a good book or chain, and what its error must say.
+type BadCase = (fn(&mut Book, &mut Chain), &'static [&'static str]);
+
 #[test]
 fn bad_books_are_named() {
-    let chain = Chain::new(40, 0xc4a2);
-    let mut book = Book::new(&chain);
     let cpu = Backend::cpu(Some(1)).unwrap();
-    let err = |book: &Book, chain: &Chain| run(&cpu, &book.chain_book(chain), 100).unwrap_err();
-    // A quote past the chain.
-    book.option_quote[1] = 10_000;
-    let e = err(&book, &chain).to_string();
-    assert!(
-        e.contains("option position 1") && e.contains("quote 10000"),
-        "{e}"
-    );
-    // An underlying past the book's.
-    let mut book = Book::new(&chain);
-    book.option_underlying[4] = 7;
-    let e = err(&book, &chain).to_string();
-    assert!(
-        e.contains("option position 4") && e.contains("underlying 7"),
-        "{e}"
-    );
-    // A quote on another underlying than the position's.
-    let mut book = Book::new(&chain);
-    book.option_underlying[0] = 1;
-    let e = err(&book, &chain).to_string();
-    assert!(e.contains("option position 0") && e.contains("spot"), "{e}");
-    // An American quote.
-    let book = Book::new(&chain);
-    let mut am = Chain::new(40, 0xc4a2);
-    am.style[book.option_quote[2]] = ExerciseStyle::American;
-    let e = err(&book, &am).to_string();
-    assert!(
-        e.contains("option position 2") && e.contains("American"),
-        "{e}"
-    );
-    // A quote priced below its intrinsic value: no volatility, with the solver's reason.
-    let mut bad = Chain::new(40, 0xc4a2);
-    bad.price[book.option_quote[3]] = -1.0;
-    let e = err(&book, &bad).to_string();
-    assert!(
-        e.contains("option position 3") && e.contains("no implied volatility"),
-        "{e}"
-    );
+    let cases: [BadCase; 5] = [
+        // A quote past the chain.
+        (
+            |b, _| b.option_quote[1] = 10_000,
+            &["option position 1", "quote 10000"],
+        ),
+        // An underlying past the book's.
+        (
+            |b, _| b.option_underlying[4] = 7,
+            &["option position 4", "underlying 7"],
+        ),
+        // A quote on another underlying than the position's.
+        (
+            |b, _| b.option_underlying[0] = 1,
+            &["option position 0", "spot"],
+        ),
+        // An American quote.
+        (
+            |b, c| c.style[b.option_quote[2]] = ExerciseStyle::American,
+            &["option position 2", "American"],
+        ),
+        // A quote priced below its intrinsic value: no volatility, with the solver's reason.
+        (
+            |b, c| c.price[b.option_quote[3]] = -1.0,
+            &["option position 3", "no implied volatility"],
+        ),
+    ];
+    for (change, words) in cases {
+        let mut chain = Chain::new(40, 0xc4a2);
+        let mut book = Book::new(&chain);
+        change(&mut book, &mut chain);
+        let e = run(&cpu, &book.chain_book(&chain), 100)
+            .unwrap_err()
+            .to_string();
+        assert!(words.iter().all(|w| e.contains(w)), "{words:?}: {e}");
+    }
     // Columns of different lengths.
+    let chain = Chain::new(40, 0xc4a2);
     let mut short = Book::new(&chain);
     short.option_quantity.pop();
     assert!(matches!(
-        err(&short, &chain),
+        run(&cpu, &short.chain_book(&chain), 100).unwrap_err(),
         BatchError::LengthMismatch { .. }
     ));
 }
