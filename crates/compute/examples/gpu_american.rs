@@ -4,7 +4,8 @@
 //!
 //! `gpu_american [sizes] [threads] [chain|random] [fast|accurate] [cpu_max]` prints one JSON
 //! line per size and task; sizes comma-separated (default 1000,10000,100000); the CPU runs
-//! sizes up to `cpu_max` (default 100000).
+//! sizes up to `cpu_max` (default 100000). With `RUST_LOG=debug` the backend logs each device
+//! batch's upload and kernel times and what it left to the CPU.
 
 use std::time::Instant;
 use wheelhouse_compute::{Backend, DeviceChoice, IvInput, OptionBatch};
@@ -28,6 +29,13 @@ fn best<R>(reps: usize, mut f: impl FnMut() -> R) -> (f64, R) {
 }
 
 fn main() {
+    // `RUST_LOG=debug`: the backend's timings (upload, kernels) per device batch on stderr.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let args: Vec<String> = std::env::args().collect();
     let sizes: Vec<usize> = args
         .get(1)
