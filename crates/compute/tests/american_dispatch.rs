@@ -291,6 +291,23 @@ fn greeks_and_prices_route_american_elements_to_the_device() {
     assert_eq!(bits(&p), bits(&pw));
     assert_eq!(failing.fallbacks(), 2);
 
+    // An all-American batch goes to the device as it is (no gather): the same answers.
+    let mut all = Mixed::new(60);
+    all.style.fill(ExerciseStyle::American);
+    let fake = Arc::new(FakeAmerican::new(false));
+    let dev = Backend::cpu(Some(2))
+        .unwrap()
+        .with_accelerator(fake.clone());
+    let (p, st) = dev.prices(&all.batch()).unwrap();
+    let (pw, stw) = cpu.prices(&all.batch()).unwrap();
+    assert_eq!(fake.elements.load(Ordering::Relaxed), 60);
+    for i in 0..60 {
+        assert_eq!(st[i].is_ok(), stw[i].is_ok(), "element {i}");
+        let marked = device_answered(&all.style, i, stw[i].is_ok());
+        let want = if marked { pw[i] + MARK } else { pw[i] };
+        assert_eq!(p[i].to_bits(), want.to_bits(), "all American, element {i}");
+    }
+
     // Below the device's minimum (10 American elements) the batch stays on the CPU.
     let small = Mixed::new(12);
     let fake = Arc::new(FakeAmerican::new(false));
