@@ -62,13 +62,17 @@ pub const MC_MAX_UNDERLYINGS: usize = 64;
 pub trait Accelerator: Send + Sync + std::fmt::Debug {
     /// What it is (for logs and reports).
     fn describe(&self) -> String;
-    /// Fewest paths worth sending to it.
-    fn min_paths(&self) -> usize;
+    /// Fewest paths worth sending to it (never, by default: no Monte Carlo kernel).
+    fn min_paths(&self) -> usize {
+        usize::MAX
+    }
     /// [`crate::Backend::mc_pnl`] on the device.
     ///
     /// # Errors
     /// Why it could not, as text (the caller falls back to the CPU).
-    fn mc_pnl(&self, book: &McBook<'_>, first_path: u64, out: &mut [f64]) -> Result<(), String>;
+    fn mc_pnl(&self, _book: &McBook<'_>, _first_path: u64, _out: &mut [f64]) -> Result<(), String> {
+        Err("no Monte Carlo kernel".into())
+    }
     /// A whole Monte Carlo run of `paths` paths (0, 1, …), launched `per_launch` paths at a
     /// time, reduced to its tail ([`crate::McTail`]) without bringing every path's P&L back;
     /// `progress(paths done)` after each launch.

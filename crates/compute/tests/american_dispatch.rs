@@ -65,17 +65,6 @@ impl Accelerator for FakeAmerican {
     fn describe(&self) -> String {
         "fake American device".into()
     }
-    fn min_paths(&self) -> usize {
-        usize::MAX
-    }
-    fn mc_pnl(
-        &self,
-        _book: &wheelhouse_compute::McBook<'_>,
-        _first: u64,
-        _out: &mut [f64],
-    ) -> Result<(), String> {
-        Err("no Monte Carlo".into())
-    }
     fn min_american(&self, _task: AmericanTask, _cpu_threads: usize) -> usize {
         10
     }

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use wheelhouse_compute::cuda::Accelerator;
 use wheelhouse_compute::{
-    Backend, BatchError, ChainBook, ChainBookColumns, GreeksBatch, IvBatch, IvInput, McBook,
-    McTail, Status, TailSpec,
+    Backend, BatchError, ChainBook, ChainBookColumns, GreeksBatch, IvBatch, IvInput, McTail,
+    Status, TailSpec,
 };
 use wheelhouse_core::{ExerciseStyle, OptionType};
 use wheelhouse_pricing::black::bsm_price_unchecked;
@@ -313,9 +313,6 @@ impl Accelerator for FakeChainDevice {
     }
     fn min_paths(&self) -> usize {
         1
-    }
-    fn mc_pnl(&self, _book: &McBook<'_>, _first: u64, _out: &mut [f64]) -> Result<(), String> {
-        Err("no Monte Carlo".into())
     }
     fn has_chain_risk(&self) -> bool {
         true

@@ -129,17 +129,6 @@ impl Accelerator for Fake {
     fn describe(&self) -> String {
         "fake fp32 device".into()
     }
-    fn min_paths(&self) -> usize {
-        usize::MAX
-    }
-    fn mc_pnl(
-        &self,
-        _book: &wheelhouse_compute::McBook<'_>,
-        _first: u64,
-        _out: &mut [f64],
-    ) -> Result<(), String> {
-        Err("no Monte Carlo".into())
-    }
     fn min_greeks_f32(&self, _cpu_threads: usize) -> usize {
         100
     }
