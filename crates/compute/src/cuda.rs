@@ -18,7 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaSlice, CudaStream, LaunchConfig, PinnedHostSlice, PushKernelArg,
+    CudaContext, CudaFunction, CudaSlice, CudaStream, CudaView, CudaViewMut, LaunchConfig,
+    PinnedHostSlice, PushKernelArg,
 };
 use cudarc::nvrtc::Ptx;
 use wheelhouse_pricing::OptionType;
@@ -283,6 +284,8 @@ pub struct CudaDevice {
     /// `GREEKS_PER_THREAD` of the compiled module.
     greeks_per_thread: u32,
     iv: CudaFunction,
+    /// `bsm_iv_deferred`: the lanes `bsm_iv` queued (region 1), solved after it.
+    iv_deferred: CudaFunction,
     /// The American kernels per engine setting, compiled (or read from the cache) on first use:
     /// a slot per setting, so that a compile (seconds, cold) holds up only the callers that
     /// wait for the same kernels.
@@ -711,6 +714,9 @@ impl CudaDevice {
         let iv = module
             .load_function("bsm_iv")
             .map_err(|e| format!("bsm_iv: {e}"))?;
+        let iv_deferred = module
+            .load_function("bsm_iv_deferred")
+            .map_err(|e| format!("bsm_iv_deferred: {e}"))?;
         let stream = ctx.default_stream();
         Ok(CudaDevice {
             ctx,
@@ -724,6 +730,7 @@ impl CudaDevice {
             greeks_f32,
             greeks_per_thread: greeks_per_thread(),
             iv,
+            iv_deferred,
             american: std::sync::Mutex::new(Vec::new()),
             staging: std::sync::Mutex::new(None),
             name,
@@ -776,45 +783,103 @@ impl CudaDevice {
     ) -> Result<(CudaSlice<f64>, CudaSlice<i32>), String> {
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
-        // SAFETY: uninitialised device memory of `n` elements; `bsm_iv` writes every element
-        // of both (a volatility or NaN, and a status) before anything reads them.
+        // SAFETY: uninitialised device memory of `n` elements; `bsm_iv` and `bsm_iv_deferred`
+        // write every element of both (a volatility or NaN, and a status) before anything
+        // reads them.
         let mut d_iv = unsafe { s.alloc::<f64>(d.n) }.map_err(e)?;
         // SAFETY: as above.
         let mut d_st = unsafe { s.alloc::<i32>(d.n) }.map_err(e)?;
-        self.launch_iv(d, d_price, &mut d_iv, &mut d_st)?;
+        let mut queue = IvQueue::new(s, d.n)?;
+        self.launch_iv(d, d_price, &mut d_iv, &mut d_st, &mut queue)?;
         Ok((d_iv, d_st))
     }
 
-    /// `bsm_iv` into device buffers of `d.n` elements.
+    /// `bsm_iv` (and its deferred pass) into device buffers of `d.n` elements.
     fn launch_iv(
         &self,
         d: &DeviceInputs,
         d_price: &CudaSlice<f64>,
         d_iv: &mut CudaSlice<f64>,
         d_st: &mut CudaSlice<i32>,
+        queue: &mut IvQueue,
     ) -> Result<(), String> {
-        if d_iv.len() < d.n || d_st.len() < d.n || d_price.len() < d.n {
+        let n = d.n;
+        if d_iv.len() < n || d_st.len() < n || d_price.len() < n {
             return Err("bsm_iv: a buffer is shorter than the batch".into());
         }
-        let s = &self.stream;
-        let n_i = i32::try_from(d.n).map_err(|_| format!("{} elements: too many", d.n))?;
+        let cols = [
+            d_price.slice(..n),
+            d.spot.slice(..n),
+            d.strike.slice(..n),
+            d.years.slice(..n),
+            d.rate.slice(..n),
+            d.dividend_yield.slice(..n),
+        ];
+        self.launch_iv_on(
+            &self.stream,
+            &d.kind.slice(..n),
+            &cols,
+            (&mut d_iv.slice_mut(..n), &mut d_st.slice_mut(..n)),
+            queue,
+        )
+    }
+
+    /// `bsm_iv` on stream `s` over the elements of `kind` (`cols`: price, spot, strike, years,
+    /// rate, dividend yield, each as long), then `bsm_iv_deferred` for the lanes it queued, into
+    /// `out` (volatilities, statuses); the queue's count is zeroed first.
+    fn launch_iv_on(
+        &self,
+        s: &Arc<CudaStream>,
+        kind: &CudaView<'_, i32>,
+        cols: &[CudaView<'_, f64>; 6],
+        out: (&mut CudaViewMut<'_, f64>, &mut CudaViewMut<'_, i32>),
+        queue: &mut IvQueue,
+    ) -> Result<(), String> {
+        let m = kind.len();
+        if cols.iter().any(|c| c.len() != m) || out.0.len() != m || out.1.len() != m {
+            return Err("bsm_iv: columns of different lengths".into());
+        }
+        if queue.index.len() < m {
+            return Err("bsm_iv: the deferred-lane queue is shorter than the batch".into());
+        }
+        if m == 0 {
+            return Ok(());
+        }
+        let n_i = i32::try_from(m).map_err(|_| format!("{m} elements: too many"))?;
+        s.memset_zeros(&mut queue.count)
+            .map_err(|e| format!("bsm_iv queue: {e}"))?;
+        let (iv, st) = out;
         let mut b = s.launch_builder(&self.iv);
-        b.arg(&n_i)
-            .arg(&d.kind)
-            .arg(d_price)
-            .arg(&d.spot)
-            .arg(&d.strike)
-            .arg(&d.years)
-            .arg(&d.rate)
-            .arg(&d.dividend_yield)
-            .arg(d_iv)
-            .arg(d_st);
+        b.arg(&n_i).arg(kind);
+        for c in cols {
+            b.arg(c);
+        }
+        b.arg(&mut *iv)
+            .arg(&mut *st)
+            .arg(&mut queue.index)
+            .arg(&mut queue.count);
         // SAFETY: the arguments match `bsm_iv` in kernels/iv.cu one for one (n, the kind and
-        // six input columns, the volatility and status outputs), every buffer holds at least
-        // `n` elements (checked above), threads past `n` return at once, and the block size is
-        // within the kernel's launch bounds (512).
-        unsafe { b.launch(Self::launch_config(d.n, 512, 512)) }
-            .map_err(|e| format!("launch: {e}"))?;
+        // six input columns, the volatility and status outputs, the queue of at least `m`
+        // indices and its zeroed count); every view holds `m` elements (checked above),
+        // threads past `m` return at once, and the block size is within the kernel's launch
+        // bounds (512).
+        unsafe { b.launch(Self::launch_config(m, 512, 512)) }
+            .map_err(|e| format!("bsm_iv: {e}"))?;
+        // The queue holds at most `m` lanes; a grid of two blocks an SM loops over them.
+        let grid = (m as u32)
+            .div_ceil(512)
+            .min(2 * u32::try_from(self.sms.max(1)).unwrap_or(1));
+        let mut b = s.launch_builder(&self.iv_deferred);
+        b.arg(&queue.index).arg(&queue.count).arg(kind);
+        for c in cols {
+            b.arg(c);
+        }
+        b.arg(&mut *iv).arg(&mut *st);
+        // SAFETY: the arguments match `bsm_iv_deferred` in kernels/iv.cu one for one (the
+        // queue and its count, written by `bsm_iv` before this launch on the same stream: each
+        // index below `m`; the kind and six input columns; the two outputs of `m` elements);
+        // 512-thread blocks are the kernel's launch bound.
+        unsafe { b.launch(blocks(grid, 512)) }.map_err(|e| format!("bsm_iv_deferred: {e}"))?;
         Ok(())
     }
 
@@ -951,19 +1016,21 @@ impl CudaDevice {
     /// (as a resident pipeline keeps them) by a first, synchronised run.
     fn resident_chain(&self, input: &crate::IvInput<'_>) -> Result<ResidentChain, String> {
         let n = input.len().map_err(|e| e.to_string())?;
-        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
         let d = DeviceInputs::of_iv(s, input)?;
         let price = s.clone_htod(input.price).map_err(e)?;
         let (iv, iv_status) = self.run_iv(&d, &price)?;
         let (greeks, greeks_status) = self.launch_greeks(&d, &iv)?;
+        let queue = IvQueue::new(s, n)?;
         s.synchronize().map_err(e)?;
         Ok(ResidentChain {
             d,
             price,
             iv,
             iv_status,
+            queue,
             greeks,
             greeks_status,
         })
@@ -972,7 +1039,7 @@ impl CudaDevice {
     /// One synchronised run of the resident IV kernel, then (`greeks`) price + Greeks at its
     /// volatilities.
     fn run_resident(&self, c: &mut ResidentChain, greeks: bool) -> Result<(), String> {
-        self.launch_iv(&c.d, &c.price, &mut c.iv, &mut c.iv_status)?;
+        self.launch_iv(&c.d, &c.price, &mut c.iv, &mut c.iv_status, &mut c.queue)?;
         if greeks {
             self.launch_greeks_into(false, &c.d, &c.iv, &mut c.greeks, &mut c.greeks_status)?;
         }
@@ -1050,8 +1117,26 @@ struct ResidentChain {
     price: CudaSlice<f64>,
     iv: CudaSlice<f64>,
     iv_status: CudaSlice<i32>,
+    queue: IvQueue,
     greeks: Vec<CudaSlice<f64>>,
     greeks_status: CudaSlice<i32>,
+}
+
+/// `bsm_iv`'s queue of deferred lanes (region 1, solved by `bsm_iv_deferred`): room for an
+/// index per element, and their count (zeroed before each launch).
+struct IvQueue {
+    index: CudaSlice<i32>,
+    count: CudaSlice<i32>,
+}
+
+impl IvQueue {
+    fn new(s: &Arc<CudaStream>, cap: usize) -> Result<IvQueue, String> {
+        let e = |e: cudarc::driver::DriverError| format!("bsm_iv queue: {e}");
+        Ok(IvQueue {
+            index: s.alloc_zeros::<i32>(cap.max(1)).map_err(e)?,
+            count: s.alloc_zeros::<i32>(1).map_err(e)?,
+        })
+    }
 }
 
 /// Input columns on the device (kind as 0 = call, 1 = put).
@@ -1188,6 +1273,7 @@ struct Lane {
     d_kind: CudaSlice<i32>,
     d_out: Vec<CudaSlice<f64>>,
     d_status: Vec<CudaSlice<i32>>,
+    iv_queue: IvQueue,
     /// Elements of the chunk in flight on this lane (its results not yet drained).
     pending: Option<std::ops::Range<usize>>,
 }
@@ -1236,6 +1322,7 @@ impl Lane {
                 stream.alloc_zeros::<i32>(chunk).map_err(e)?,
                 stream.alloc_zeros::<i32>(chunk).map_err(e)?,
             ],
+            iv_queue: IvQueue::new(&stream, chunk)?,
             stream,
             h_in,
             h_kind,
@@ -1376,25 +1463,17 @@ impl CudaDevice {
         let (iv_col, greeks_cols) = lane.d_out.split_at_mut(1);
         let (iv_status, greeks_status) = lane.d_status.split_at_mut(1);
         if job != Job::Greeks {
-            let mut iv = iv_col[0].slice_mut(..m);
-            let mut st = iv_status[0].slice_mut(..m);
-            let mut b = s.launch_builder(&self.iv);
-            b.arg(&n_i)
-                .arg(&kind)
-                .arg(&inputs[5])
-                .arg(&inputs[0])
-                .arg(&inputs[1])
-                .arg(&inputs[2])
-                .arg(&inputs[3])
-                .arg(&inputs[4])
-                .arg(&mut iv)
-                .arg(&mut st);
-            // SAFETY: the arguments match `bsm_iv` in kernels/iv.cu one for one (n, kind,
-            // price, spot, strike, years, rate, dividend yield, volatility out, status out),
-            // every view holds `m` elements, threads past `m` return at once, and the block
-            // is within the kernel's launch bounds (512).
-            unsafe { b.launch(Self::launch_config(m, 512, 512)) }
-                .map_err(|e| format!("bsm_iv: {e}"))?;
+            let cols = [5, 0, 1, 2, 3, 4].map(|c| lane.d_in[c].slice(..m));
+            self.launch_iv_on(
+                &s,
+                &kind,
+                &cols,
+                (
+                    &mut iv_col[0].slice_mut(..m),
+                    &mut iv_status[0].slice_mut(..m),
+                ),
+                &mut lane.iv_queue,
+            )?;
         }
         if job != Job::Iv {
             let vol = if job == Job::Greeks {
@@ -1899,7 +1978,7 @@ impl Accelerator for CudaDevice {
             let mut cols: Vec<&mut [f64]> = vec![&mut out.implied_volatility];
             return self.staged(Job::Iv, &host_columns(input), &mut cols);
         }
-        self.check_fits(n, 7 * 8 + 4 + 8 + 4)?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
         let d = DeviceInputs::of_iv(s, input)?;
@@ -1925,7 +2004,7 @@ impl Accelerator for CudaDevice {
                 .collect();
             return self.staged(Job::IvGreeks, &host_columns(input), &mut cols);
         }
-        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
         let d = DeviceInputs::of_iv(s, input)?;
@@ -2140,7 +2219,7 @@ impl Accelerator for CudaDevice {
             let tail = self.tail_run(&db, paths, spec, per_launch, progress)?;
             return Ok((flagged, Some(tail)));
         }
-        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 9 * 8 + 4)?;
+        self.check_fits(n, 7 * 8 + 4 + 8 + 4 + 4 + 9 * 8 + 4)?;
         let s = &self.stream;
         let e = |e: cudarc::driver::DriverError| e.to_string();
         // The chain: one upload, IV then price + Greeks at it (same stream, on the device).

@@ -231,6 +231,64 @@ fn iv_and_the_chain_through_the_staging_pipeline_match_the_cpu() {
     assert_eq!(gpu.fallbacks(), 0);
 }
 
+/// Region 1 (far out of the money, σ√T small: h < −12), which `bsm_iv` defers to
+/// `bsm_iv_deferred`: a batch of such quotes only (the queue as full as the batch) and one
+/// spanning several staging chunks with every other quote in region 1 and the rest chain
+/// quotes, into poisoned outputs; every status the CPU's, every volatility within 1e-12 of the
+/// CPU's or repricing the quote.
+#[test]
+fn region_1_quotes_through_the_deferred_pass_match_the_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let cpu = Backend::cpu(Some(2)).unwrap();
+    for (n, every, seed) in [(70_001usize, 1usize, 6u64), (1_100_003, 2, 7)] {
+        let mut c = Columns::new(n, 0x2545_f491_4f6c_dd1d ^ seed);
+        let mut u = uniforms(seed);
+        for i in (0..n).step_by(every) {
+            // x ≈ −0.19…−0.23 and σ√T 0.009–0.015: h from about −25 to −13.
+            let (sigma, s) = (0.12 + 0.03 * u(), 0.009 + 0.006 * u());
+            (c.spot[i], c.strike[i], c.years[i], c.vol[i]) =
+                (100.0, 121.0 + 5.0 * u(), (s / sigma).powi(2), sigma);
+            c.kind[i] = OptionType::Call;
+            (c.rate[i], c.dividend_yield[i]) = (0.0, 0.0);
+        }
+        let price = cpu.greeks(&c.batch()).unwrap().price;
+        let input = c.iv_input(&price);
+        let want = cpu.implied_volatility(&input).unwrap();
+        let region_1_solved = (0..n)
+            .step_by(every)
+            .filter(|&i| want.status[i].is_ok())
+            .count();
+        assert!(
+            region_1_solved * 10 >= 9 * n.div_ceil(every),
+            "n {n}: {region_1_solved} region-1 quotes solved by the CPU"
+        );
+        let mut got = IvBatch {
+            implied_volatility: vec![POISON; n],
+            status: vec![Status::Ok; n],
+        };
+        gpu.implied_volatility_into(&input, &mut got).unwrap();
+        assert_statuses(&got.status, &want.status, &format!("n {n}: IV"));
+        let repriced = {
+            let b = OptionBatch {
+                volatility: &got.implied_volatility,
+                ..c.batch()
+            };
+            cpu.greeks(&b).unwrap().price
+        };
+        for i in 0..n {
+            let (a, b) = (got.implied_volatility[i], want.implied_volatility[i]);
+            if !want.status[i].is_ok() {
+                assert!(a.is_nan() && b.is_nan(), "n {n} element {i}");
+                continue;
+            }
+            let close = (a - b).abs() <= 1e-12 * b;
+            let reprices = (repriced[i] - price[i]).abs() <= 1e-10 * price[i] + 1e-300;
+            assert!(close || reprices, "n {n} element {i}: σ {a} vs {b}");
+        }
+    }
+    assert_eq!(gpu.fallbacks(), 0);
+}
+
 /// A chain's risk in one device call (`Backend::chain_risk`: IV, price + Greeks, the book's
 /// volatilities and values gathered on the device, Monte Carlo, tail) against the CPU: the
 /// chain's statuses and values as `iv_and_greeks_into` checks them, each position's volatility

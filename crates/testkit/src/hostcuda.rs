@@ -31,6 +31,13 @@ static inline double __longlong_as_double(long long x) { double d; memcpy(&d, &x
 static inline long long __double_as_longlong(double x) { long long u; memcpy(&u, &x, 8); return u; }
 struct HostDim { unsigned x; };
 static HostDim blockIdx = {0}, blockDim = {1}, threadIdx = {0}, gridDim = {1};
+// Warp intrinsics for one-thread blocks (each thread its own warp) and a serial atomic.
+static inline unsigned __activemask() { return 1u; }
+static inline unsigned __ballot_sync(unsigned, bool p) { return p ? 1u : 0u; }
+static inline int __shfl_sync(unsigned, int v, int) { return v; }
+static inline int __popc(unsigned x) { return __builtin_popcount(x); }
+static inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
+static inline int atomicAdd(int* a, int v) { int old = *a; *a += v; return old; }
 "#;
 
 /// `bits(x)`: prints a space and the hex bits of a double, for a test's `main`.

@@ -67,4 +67,27 @@ impl Columns {
         }
         c
     }
+
+    /// The same elements in a listed chain's order (expiry, then strike, then calls before
+    /// puts), as a vendor's snapshot arrives, rather than shuffled.
+    #[allow(dead_code)] // gpu_iv's `listed` mix; the other examples share this module
+    pub fn into_listing_order(self) -> Columns {
+        let mut idx: Vec<usize> = (0..self.kind.len()).collect();
+        idx.sort_by(|&a, &b| {
+            self.years[a]
+                .total_cmp(&self.years[b])
+                .then(self.strike[a].total_cmp(&self.strike[b]))
+                .then((self.kind[a] == OptionType::Put).cmp(&(self.kind[b] == OptionType::Put)))
+        });
+        let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        Columns {
+            kind: idx.iter().map(|&i| self.kind[i]).collect(),
+            spot: pick(&self.spot),
+            strike: pick(&self.strike),
+            years: pick(&self.years),
+            rate: pick(&self.rate),
+            dividend_yield: pick(&self.dividend_yield),
+            volatility: pick(&self.volatility),
+        }
+    }
 }

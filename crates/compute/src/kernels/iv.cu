@@ -7,6 +7,14 @@
 // the no-arbitrage bounds, the asymptotic region, no convergence in two steps) are solved by
 // the CPU's scalar solver, so errors and edge cases are exactly the CPU's.
 //
+// Region 1 (deep out of the money, small σ√T: h < η) takes the scalar solver's asymptotic
+// series, a loop of up to 23 terms that one lane of a warp runs alone (~830 instructions a step)
+// while the rest of its block waits: 0.4 % of a chain's quotes cost 16 % of the kernel's time on
+// an H200. So bsm_iv defers a lane whose step would need the series (its index into a queue,
+// its outputs unwritten) and bsm_iv_deferred, launched after it on the same stream, solves the
+// queued lanes from the start, the series included, in warps of such lanes only. Every lane's
+// arithmetic is the one-pass kernel's (the same values); `-DIV_NO_DEFER` solves in one pass.
+//
 // The chained IV -> price + Greeks runs bsm_greeks (greeks.cu) on this kernel's output
 // buffer, on the same stream: the volatilities never leave the device.
 
@@ -358,7 +366,8 @@ __device__ __forceinline__ double iv_guard(double s_new, double lo, double hi) {
 struct IvLane {
     double x, b_max, inv_b_max, beta, ln_beta, s, lo, hi, sqrt_years;
     int obj;
-    bool ok, converged;
+    // `defer`: a step needed region 1's series, which this pass does not evaluate.
+    bool ok, converged, defer;
 };
 
 __device__ IvLane iv_setup(double price, double spot, double strike, double years, double rate,
@@ -503,10 +512,12 @@ __device__ IvLane iv_setup(double price, double spot, double strike, double year
     l.sqrt_years = sqrt(years);
     l.ok = ok;
     l.converged = false;
+    l.defer = false;
     return l;
 }
 
-__device__ IV_STEP_ATTR void iv_step(IvLane* l) {
+// `asym`: region 1 by its series; otherwise a lane that needs it stops, marked `defer`.
+__device__ IV_STEP_ATTR void iv_step(IvLane* l, bool asym) {
     double x = l->x;
     double s = l->s;
     double inv_s = 1.0 / s;
@@ -515,7 +526,7 @@ __device__ IV_STEP_ATTR void iv_step(IvLane* l) {
     double hh_over_s = h * h * inv_s;
     double b2 = hh_over_s - 0.25 * s;
     double b3 = b2 * b2 - 3.0 * hh_over_s * inv_s - 0.25;
-    IvEval e = iv_eval(x, s, inv_s, l->b_max, l->inv_b_max, true);
+    IvEval e = iv_eval(x, s, inv_s, l->b_max, l->inv_b_max, asym);
     bool low = l->obj == IV_OBJ_LOW;
     bool high = l->obj == IV_OBJ_HIGH;
 #if !defined(IV_OBJECTIVE_SELECTS) && !defined(IV_SELECTS)
@@ -583,23 +594,24 @@ __device__ IV_STEP_ATTR void iv_step(IvLane* l) {
 #if defined(IV_OBJECTIVE_SELECTS) || defined(IV_SELECTS)
     bool ok_obj = (low && ok_low) || (high && ok_high) || (!low && !high && ok_mid);
 #endif
+    l->defer = l->defer || (l->ok && e.region1);
     l->ok = l->ok && !e.region1 && ok_obj;
     l->s = s_new;
 }
 
-// One element: sigma > 0 and true, or false (the CPU's scalar solver takes it).
-__device__ bool iv_one(double price, double spot, double strike, double years, double rate,
-                       double dividend_yield, double sign, double* sigma) {
-    IvLane l = iv_setup(price, spot, strike, years, rate, dividend_yield, sign);
+// At most two Householder steps from the lane's initial guess (`asym` as in iv_step): sigma > 0
+// and true, or false (the CPU's scalar solver takes it, or with `l->defer` the deferred pass).
+__device__ __forceinline__ bool iv_solve(IvLane* l, bool asym, double* sigma) {
 #ifdef IV_TWO_STEP_SITES
-    iv_step(&l);
-    if (l.ok && !l.converged) {
+    iv_step(l, asym);
+    if (l->ok && !l->converged) {
         // The CPU takes the second step's result only where the first had not converged, and
         // then requires convergence.
-        IvLane m = l;
-        iv_step(&m);
-        l.s = m.s;
-        l.ok = m.ok && m.converged;
+        IvLane m = *l;
+        iv_step(&m, asym);
+        l->s = m.s;
+        l->ok = m.ok && m.converged;
+        l->defer = m.defer;
     }
 #else
     // At most two steps, from one call site (one inlined copy of the step: the kernel is
@@ -607,17 +619,25 @@ __device__ bool iv_one(double price, double spot, double strike, double years, d
     // converged, and then requires convergence.
 #pragma unroll 1
     for (int it = 0;; ++it) {
-        iv_step(&l);
-        if (!l.ok || l.converged) break;
+        iv_step(l, asym);
+        if (!l->ok || l->converged) break;
         if (it == 1) {
-            l.ok = false;
+            l->ok = false;
             break;
         }
     }
 #endif
-    double v = l.s / l.sqrt_years;
+    double v = l->s / l->sqrt_years;
     *sigma = v;
-    return l.ok && isfinite(v) && v > 0.0;
+    return l->ok && isfinite(v) && v > 0.0;
+}
+
+// One element, region 1 included: sigma > 0 and true, or false (the CPU's scalar solver takes
+// it).
+__device__ bool iv_one(double price, double spot, double strike, double years, double rate,
+                       double dividend_yield, double sign, double* sigma) {
+    IvLane l = iv_setup(price, spot, strike, years, rate, dividend_yield, sign);
+    return iv_solve(&l, true, sigma);
 }
 
 // 512 threads a block and at most 64 registers a thread (two blocks an SM): 16 % faster on an
@@ -630,6 +650,8 @@ __device__ bool iv_one(double price, double spot, double strike, double years, d
 #ifndef IV_MIN_BLOCKS
 #define IV_MIN_BLOCKS 2
 #endif
+// `deferred` (room for n indices) and `n_deferred` (zero at launch) receive the lanes left to
+// bsm_iv_deferred.
 extern "C" __global__ void __launch_bounds__(IV_BLOCK_BOUND, IV_MIN_BLOCKS) bsm_iv(int n, const int* __restrict__ kind,
                                   const double* __restrict__ price,
                                   const double* __restrict__ spot,
@@ -637,12 +659,52 @@ extern "C" __global__ void __launch_bounds__(IV_BLOCK_BOUND, IV_MIN_BLOCKS) bsm_
                                   const double* __restrict__ years,
                                   const double* __restrict__ rate,
                                   const double* __restrict__ dividend_yield,
-                                  double* __restrict__ iv, int* __restrict__ status) {
+                                  double* __restrict__ iv, int* __restrict__ status,
+                                  int* __restrict__ deferred, int* __restrict__ n_deferred) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
+    IvLane l = iv_setup(price[i], spot[i], strike[i], years[i], rate[i], dividend_yield[i],
+                        kind[i] == 0 ? 1.0 : -1.0);
     double sigma;
-    bool ok = iv_one(price[i], spot[i], strike[i], years[i], rate[i], dividend_yield[i],
-                     kind[i] == 0 ? 1.0 : -1.0, &sigma);
+#ifdef IV_NO_DEFER
+    bool ok = iv_solve(&l, true, &sigma);
+#else
+    bool ok = iv_solve(&l, false, &sigma);
+    // The warp's deferred lanes take consecutive slots: one atomic a warp.
+    unsigned active = __activemask();
+    unsigned mask = __ballot_sync(active, l.defer);
+    if (mask != 0u) {
+        int lane = threadIdx.x & 31;
+        int leader = __ffs(mask) - 1;
+        int base = 0;
+        if (lane == leader) base = atomicAdd(n_deferred, __popc(mask));
+        base = __shfl_sync(active, base, leader);
+        if (l.defer) {
+            deferred[base + __popc(mask & ((1u << lane) - 1u))] = i;
+            return;
+        }
+    }
+#endif
     iv[i] = ok ? sigma : __longlong_as_double(0x7ff8000000000000LL);
     status[i] = ok ? 0 : 1;
+}
+
+// The lanes bsm_iv deferred (`*n_deferred` of them, indices in `deferred`), solved from the
+// start with region 1's series, a grid-stride loop over the queue.
+extern "C" __global__ void __launch_bounds__(IV_BLOCK_BOUND, IV_MIN_BLOCKS) bsm_iv_deferred(
+    const int* __restrict__ deferred, const int* __restrict__ n_deferred,
+    const int* __restrict__ kind, const double* __restrict__ price,
+    const double* __restrict__ spot, const double* __restrict__ strike,
+    const double* __restrict__ years, const double* __restrict__ rate,
+    const double* __restrict__ dividend_yield, double* __restrict__ iv,
+    int* __restrict__ status) {
+    int count = *n_deferred;
+    for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < count; k += gridDim.x * blockDim.x) {
+        int i = deferred[k];
+        double sigma;
+        bool ok = iv_one(price[i], spot[i], strike[i], years[i], rate[i], dividend_yield[i],
+                         kind[i] == 0 ? 1.0 : -1.0, &sigma);
+        iv[i] = ok ? sigma : __longlong_as_double(0x7ff8000000000000LL);
+        status[i] = ok ? 0 : 1;
+    }
 }
