@@ -858,16 +858,18 @@ impl CudaDevice {
             .arg(&mut *st)
             .arg(&mut queue.index)
             .arg(&mut queue.count);
+        let cfg = Self::launch_config(m, 512, 512);
+        let block = cfg.block_dim.0;
         // SAFETY: the arguments match `bsm_iv` in kernels/iv.cu one for one (n, the kind and
         // six input columns, the volatility and status outputs, the queue of at least `m`
         // indices and its zeroed count); every view holds `m` elements (checked above),
         // threads past `m` return at once, and the block size is within the kernel's launch
-        // bounds (512).
-        unsafe { b.launch(Self::launch_config(m, 512, 512)) }
-            .map_err(|e| format!("bsm_iv: {e}"))?;
+        // bounds (512, or the `WHEELHOUSE_CUDA_BLOCK` a tuning build with a smaller
+        // IV_BLOCK_BOUND is run with).
+        unsafe { b.launch(cfg) }.map_err(|e| format!("bsm_iv: {e}"))?;
         // The queue holds at most `m` lanes; a grid of two blocks an SM loops over them.
         let grid = (m as u32)
-            .div_ceil(512)
+            .div_ceil(block)
             .min(2 * u32::try_from(self.sms.max(1)).unwrap_or(1));
         let mut b = s.launch_builder(&self.iv_deferred);
         b.arg(&queue.index).arg(&queue.count).arg(kind);
@@ -878,8 +880,8 @@ impl CudaDevice {
         // SAFETY: the arguments match `bsm_iv_deferred` in kernels/iv.cu one for one (the
         // queue and its count, written by `bsm_iv` before this launch on the same stream: each
         // index below `m`; the kind and six input columns; the two outputs of `m` elements);
-        // 512-thread blocks are the kernel's launch bound.
-        unsafe { b.launch(blocks(grid, 512)) }.map_err(|e| format!("bsm_iv_deferred: {e}"))?;
+        // blocks of `bsm_iv`'s size, which shares the launch bound.
+        unsafe { b.launch(blocks(grid, block)) }.map_err(|e| format!("bsm_iv_deferred: {e}"))?;
         Ok(())
     }
 
@@ -1021,9 +1023,14 @@ impl CudaDevice {
         let e = |e: cudarc::driver::DriverError| e.to_string();
         let d = DeviceInputs::of_iv(s, input)?;
         let price = s.clone_htod(input.price).map_err(e)?;
-        let (iv, iv_status) = self.run_iv(&d, &price)?;
+        let mut queue = IvQueue::new(s, n)?;
+        // SAFETY: uninitialised device memory of `n` elements; `bsm_iv` and `bsm_iv_deferred`
+        // write every element of both before anything reads them.
+        let mut iv = unsafe { s.alloc::<f64>(n) }.map_err(e)?;
+        // SAFETY: as above.
+        let mut iv_status = unsafe { s.alloc::<i32>(n) }.map_err(e)?;
+        self.launch_iv(&d, &price, &mut iv, &mut iv_status, &mut queue)?;
         let (greeks, greeks_status) = self.launch_greeks(&d, &iv)?;
-        let queue = IvQueue::new(s, n)?;
         s.synchronize().map_err(e)?;
         Ok(ResidentChain {
             d,
@@ -1133,7 +1140,9 @@ impl IvQueue {
     fn new(s: &Arc<CudaStream>, cap: usize) -> Result<IvQueue, String> {
         let e = |e: cudarc::driver::DriverError| format!("bsm_iv queue: {e}");
         Ok(IvQueue {
-            index: s.alloc_zeros::<i32>(cap.max(1)).map_err(e)?,
+            // SAFETY: uninitialised device memory; `bsm_iv_deferred` reads only the entries
+            // below the count, which `bsm_iv` wrote first on the same stream.
+            index: unsafe { s.alloc::<i32>(cap.max(1)) }.map_err(e)?,
             count: s.alloc_zeros::<i32>(1).map_err(e)?,
         })
     }
@@ -1364,8 +1373,9 @@ impl CudaDevice {
             .map_err(|_| "staging buffers poisoned".to_string())?;
         if guard.is_none() {
             let chunk = staging_chunk();
-            // Both lanes' device buffers: 22 columns of f64/i32 per element.
-            self.check_fits(2 * chunk, 16 * 8 + 3 * 4)?;
+            // Both lanes' device buffers: 23 columns of f64/i32 per element (the last the IV
+            // kernel's deferred-lane queue).
+            self.check_fits(2 * chunk, 16 * 8 + 4 * 4)?;
             let lanes = (0..2)
                 .map(|_| Lane::new(&self.ctx, chunk))
                 .collect::<Result<Vec<_>, _>>()?;

@@ -5,6 +5,7 @@
 //! within the CPU kernels' tolerance. Inputs are chain-like quotes with far-tail and invalid
 //! elements mixed in (the kernels leave those to the CPU reference).
 
+use wheelhouse_compute::cuda::{Accelerator, CudaDevice};
 use wheelhouse_compute::{
     Backend, DeviceChoice, GreeksBatch, IvBatch, IvInput, OptionBatch, Status,
 };
@@ -232,7 +233,7 @@ fn iv_and_the_chain_through_the_staging_pipeline_match_the_cpu() {
 }
 
 /// Region 1 (far out of the money, σ√T small: h < −12), which `bsm_iv` defers to
-/// `bsm_iv_deferred`: a batch of such quotes only (the queue as full as the batch) and one
+/// `bsm_iv_deferred`: a batch of such quotes only (nearly every lane queued) and one
 /// spanning several staging chunks with every other quote in region 1 and the rest chain
 /// quotes, into poisoned outputs; every status the CPU's, every volatility within 1e-12 of the
 /// CPU's or repricing the quote.
@@ -285,6 +286,22 @@ fn region_1_quotes_through_the_deferred_pass_match_the_cpu() {
             let reprices = (repriced[i] - price[i]).abs() <= 1e-10 * price[i] + 1e-300;
             assert!(close || reprices, "n {n} element {i}: σ {a} vs {b}");
         }
+        // The device itself solved the region-1 quotes (through the deferred pass) rather
+        // than leaving them to the CPU: its own list of lanes left over is short.
+        let dev = CudaDevice::open(0).unwrap();
+        let mut raw = IvBatch {
+            implied_volatility: vec![POISON; n],
+            status: vec![Status::Ok; n],
+        };
+        let left = Accelerator::implied_volatility(&dev, &input, &mut raw).unwrap();
+        let left_region_1 = left
+            .iter()
+            .filter(|&&i| i % every == 0 && want.status[i].is_ok())
+            .count();
+        assert!(
+            left_region_1 * 20 <= region_1_solved,
+            "n {n}: the device left {left_region_1} of {region_1_solved} region-1 quotes"
+        );
     }
     assert_eq!(gpu.fallbacks(), 0);
 }

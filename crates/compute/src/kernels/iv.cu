@@ -12,8 +12,11 @@
 // while the rest of its block waits: 0.4 % of a chain's quotes cost 16 % of the kernel's time on
 // an H200. So bsm_iv defers a lane whose step would need the series (its index into a queue,
 // its outputs unwritten) and bsm_iv_deferred, launched after it on the same stream, solves the
-// queued lanes from the start, the series included, in warps of such lanes only. Every lane's
-// arithmetic is the one-pass kernel's (the same values); `-DIV_NO_DEFER` solves in one pass.
+// queued lanes from the start, the series included, in warps of such lanes only. Every lane
+// runs the one-pass kernel's formulas (as host C++ the two builds give the same bits,
+// tests/iv_kernel.rs; NVRTC may contract the two kernels' code into fused multiply-adds
+// differently, within the tolerance the device tests hold against the CPU); `-DIV_NO_DEFER`
+// solves in one pass.
 //
 // The chained IV -> price + Greeks runs bsm_greeks (greeks.cu) on this kernel's output
 // buffer, on the same stream: the volatilities never leave the device.
@@ -699,7 +702,8 @@ extern "C" __global__ void __launch_bounds__(IV_BLOCK_BOUND, IV_MIN_BLOCKS) bsm_
     const double* __restrict__ dividend_yield, double* __restrict__ iv,
     int* __restrict__ status) {
     int count = *n_deferred;
-    for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < count; k += gridDim.x * blockDim.x) {
+    for (long long k = (long long)blockIdx.x * blockDim.x + threadIdx.x; k < count;
+         k += (long long)gridDim.x * blockDim.x) {
         int i = deferred[k];
         double sigma;
         bool ok = iv_one(price[i], spot[i], strike[i], years[i], rate[i], dividend_yield[i],
