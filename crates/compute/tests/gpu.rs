@@ -145,6 +145,46 @@ fn assert_greeks_match(c: &Columns, got: &GreeksBatch, want: &GreeksBatch, what:
     }
 }
 
+/// The IVs of `c` at `price` from the device's host-batch path, into poisoned outputs, against
+/// the CPU's `want`: every status the CPU's, and every volatility within `rel` of the CPU's or
+/// (where σ is barely determined by an fp64 price) one that reprices the quote — a wrong column
+/// or element would miss both by far. Returns the device's batch.
+fn iv_through_the_device(
+    gpu: &Backend,
+    cpu: &Backend,
+    c: &Columns,
+    price: &[f64],
+    want: &IvBatch,
+    rel: f64,
+) -> IvBatch {
+    let n = price.len();
+    let mut got = IvBatch {
+        implied_volatility: vec![POISON; n],
+        status: vec![Status::Ok; n],
+    };
+    gpu.implied_volatility_into(&c.iv_input(price), &mut got)
+        .unwrap();
+    assert_statuses(&got.status, &want.status, &format!("n {n}: IV"));
+    let repriced = {
+        let b = OptionBatch {
+            volatility: &got.implied_volatility,
+            ..c.batch()
+        };
+        cpu.greeks(&b).unwrap().price
+    };
+    for i in 0..n {
+        let (a, b) = (got.implied_volatility[i], want.implied_volatility[i]);
+        if !want.status[i].is_ok() {
+            assert!(a.is_nan() && b.is_nan(), "n {n} element {i}");
+            continue;
+        }
+        let close = (a - b).abs() <= rel * b;
+        let reprices = (repriced[i] - price[i]).abs() <= 1e-10 * price[i] + 1e-300;
+        assert!(close || reprices, "n {n} element {i}: σ {a} vs {b}");
+    }
+    got
+}
+
 #[test]
 fn greeks_through_the_staging_pipeline_match_the_cpu() {
     let Some(gpu) = gpu() else { return };
@@ -172,31 +212,7 @@ fn iv_and_the_chain_through_the_staging_pipeline_match_the_cpu() {
         let price = cpu.greeks(&c.batch()).unwrap().price;
         let input = c.iv_input(&price);
         let want = cpu.implied_volatility(&input).unwrap();
-        let mut got = IvBatch {
-            implied_volatility: vec![POISON; n],
-            status: vec![Status::Ok; n],
-        };
-        gpu.implied_volatility_into(&input, &mut got).unwrap();
-        assert_statuses(&got.status, &want.status, &format!("n {n}: IV"));
-        // The same volatility, or (where σ is barely determined by an fp64 price) one that
-        // reprices the quote: a wrong column or element would miss both by far.
-        let repriced = {
-            let b = OptionBatch {
-                volatility: &got.implied_volatility,
-                ..c.batch()
-            };
-            cpu.greeks(&b).unwrap().price
-        };
-        for i in 0..n {
-            let (a, b) = (got.implied_volatility[i], want.implied_volatility[i]);
-            if !want.status[i].is_ok() {
-                assert!(a.is_nan() && b.is_nan(), "n {n} element {i}");
-                continue;
-            }
-            let close = (a - b).abs() <= 1e-9 * b;
-            let reprices = (repriced[i] - price[i]).abs() <= 1e-10 * price[i] + 1e-300;
-            assert!(close || reprices, "n {n} element {i}: σ {a} vs {b}");
-        }
+        let got = iv_through_the_device(&gpu, &cpu, &c, &price, &want, 1e-9);
         // IV then price + Greeks, the volatilities staying on the device.
         let mut iv = IvBatch {
             implied_volatility: vec![POISON; n],
@@ -263,29 +279,7 @@ fn region_1_quotes_through_the_deferred_pass_match_the_cpu() {
             region_1_solved * 10 >= 9 * n.div_ceil(every),
             "n {n}: {region_1_solved} region-1 quotes solved by the CPU"
         );
-        let mut got = IvBatch {
-            implied_volatility: vec![POISON; n],
-            status: vec![Status::Ok; n],
-        };
-        gpu.implied_volatility_into(&input, &mut got).unwrap();
-        assert_statuses(&got.status, &want.status, &format!("n {n}: IV"));
-        let repriced = {
-            let b = OptionBatch {
-                volatility: &got.implied_volatility,
-                ..c.batch()
-            };
-            cpu.greeks(&b).unwrap().price
-        };
-        for i in 0..n {
-            let (a, b) = (got.implied_volatility[i], want.implied_volatility[i]);
-            if !want.status[i].is_ok() {
-                assert!(a.is_nan() && b.is_nan(), "n {n} element {i}");
-                continue;
-            }
-            let close = (a - b).abs() <= 1e-12 * b;
-            let reprices = (repriced[i] - price[i]).abs() <= 1e-10 * price[i] + 1e-300;
-            assert!(close || reprices, "n {n} element {i}: σ {a} vs {b}");
-        }
+        iv_through_the_device(&gpu, &cpu, &c, &price, &want, 1e-12);
         // The device itself solved the region-1 quotes (through the deferred pass) rather
         // than leaving them to the CPU: its own list of lanes left over is short.
         let dev = CudaDevice::open(0).unwrap();
